@@ -1,0 +1,1 @@
+"""Assessment: quizzes, verified coding exercises, grading."""

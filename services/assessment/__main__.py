@@ -1,0 +1,3 @@
+from services.assessment.app import app, runtime
+
+runtime.serve(app)

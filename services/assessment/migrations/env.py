@@ -1,0 +1,4 @@
+from services.assessment.store import metadata
+from shared.migration_env import run_migrations
+
+run_migrations(metadata)

@@ -1,0 +1,1 @@
+"""Content: lessons per module and learner profile."""

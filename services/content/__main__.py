@@ -1,0 +1,3 @@
+from services.content.app import app, runtime
+
+runtime.serve(app)

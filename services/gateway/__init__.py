@@ -1,0 +1,1 @@
+"""Gateway: REST + SSE for web clients, auth, the event log."""

@@ -1,0 +1,75 @@
+"""Composition root of the gateway: FastAPI owning a plain RabbitBroker in its lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, Response
+from faststream.specification import AsyncAPI
+
+from services.gateway import handlers
+from services.gateway.routes import auth, courses, jobs
+from services.gateway.store import metadata
+from services.gateway.streams import EventHub, EventLog
+from shared.asgi import database_check, metrics_response, readiness
+from shared.contracts.planner import PlanCourse
+from shared.runtime import Runtime
+from shared.topology import declare_command_queue
+
+runtime = Runtime("gateway", metadata)
+runtime.command_publisher(PlanCourse)
+hub = EventHub()
+event_log = EventLog(runtime.sessionmaker)
+handlers.register(runtime, event_log, hub)
+asyncapi = AsyncAPI(runtime.broker, title="Lectern gateway", version="1.0.0")
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    await runtime.startup()
+    # commands wait in their queue while a service is down, instead of being unroutable
+    await declare_command_queue(runtime.broker, "planner")
+    yield
+    await runtime.shutdown()
+
+
+app = FastAPI(
+    title="Lectern",
+    version="0.1.0",
+    description="Plan a course in a chat, then watch it being written (REST + SSE).",
+    lifespan=lifespan,
+)
+app.state.runtime = runtime
+app.state.settings = runtime.settings
+app.state.hub = hub
+app.state.event_log = event_log
+app.include_router(auth.router)
+app.include_router(courses.router)
+app.include_router(jobs.router)
+
+
+@app.get("/healthz", include_in_schema=False)
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@app.get("/readyz", include_in_schema=False)
+async def readyz() -> JSONResponse:
+    problems = await readiness(
+        runtime.broker, [runtime.started_check, database_check(runtime.engine)]
+    )
+    return JSONResponse({"ready": not problems, "problems": problems}, 503 if problems else 200)
+
+
+@app.get("/metrics", include_in_schema=False)
+async def metrics() -> Response:
+    payload, content_type = metrics_response()
+    return Response(payload, media_type=content_type)
+
+
+@app.get("/docs/asyncapi.json", include_in_schema=False)
+async def asyncapi_json() -> dict[str, Any]:
+    return asyncapi.to_specification().to_jsonable()  # type: ignore[no-any-return]

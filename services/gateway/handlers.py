@@ -1,0 +1,42 @@
+"""The gateway's subscribers: the event log (durable) and live fan-out (per replica)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from faststream.rabbit import RabbitQueue
+
+from services.gateway.streams import EventHub, EventLog, StoredEvent
+from shared.runtime import Runtime
+from shared.topology import event_queue, events_exchange, gateway_live_exchange
+
+
+def register(runtime: Runtime, event_log: EventLog, hub: EventHub) -> None:
+    """Store every event, then fan it out to every replica's open streams."""
+    live_out = runtime.broker.publisher(
+        exchange=gateway_live_exchange,
+        title="gateway.live:publish",
+        description="A stored event with its sequence number, for every gateway replica.",
+    )
+    log_sub = runtime.durable_subscriber(event_queue("gateway.event-log", "#"), events_exchange)
+
+    @log_sub
+    async def store_event(body: dict[str, Any]) -> None:
+        """Store an event once (by message_id) with its per-job sequence number."""
+        stored = await event_log.record(body)
+        if stored is not None:
+            await live_out.publish(stored.to_wire())
+
+    live_queue = RabbitQueue(
+        f"gateway.live.{uuid.uuid4().hex[:12]}", exclusive=True, auto_delete=True
+    )
+
+    @runtime.broker.subscriber(live_queue, gateway_live_exchange)
+    async def fan_out(body: dict[str, Any]) -> None:
+        """Hand a stored event to this replica's open streams for its job."""
+        hub.deliver(
+            StoredEvent(
+                job_id=body["job_id"], seq=int(body["seq"]), event=body["event"], body=body["body"]
+            )
+        )

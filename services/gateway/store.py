@@ -1,0 +1,49 @@
+"""The gateway's tables (schema ``gateway``): users, jobs and the event log."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Boolean, Column, DateTime, String, Table, func
+from sqlalchemy.dialects.postgresql import JSONB
+
+from shared.db import service_metadata
+
+metadata = service_metadata("gateway")
+
+users = Table(
+    "users",
+    metadata,
+    Column("user_id", String(200), primary_key=True),
+    Column("tenant_id", String(200), nullable=False),
+    Column("email", String(320), unique=True),
+    Column("password_hash", String(500)),
+    Column("is_guest", Boolean, nullable=False),
+    Column("role", String(30), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("job_id", String(200), primary_key=True),
+    Column("user_id", String(200), index=True),
+    Column("tenant_id", String(200)),
+    Column("kind", String(50)),
+    Column("course_id", String(200)),
+    # event schemas (without version) after which the job's stream ends
+    Column("final_events", JSONB, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("last_seq", BigInteger, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("job_id", String(200), primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("message_id", String(200), nullable=False, unique=True),
+    Column("event", String(200), nullable=False),
+    Column("body", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)

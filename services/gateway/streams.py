@@ -1,0 +1,189 @@
+"""The event log and live fan-out behind ``GET /v1/jobs/{job_id}/events``.
+
+Every event on ``lectern.events`` is stored once (by message_id) with a per-job
+sequence number. The number comes from the job row, updated in the same transaction,
+so per job the commit order is the sequence order: an SSE client resuming from
+``Last-Event-ID: n`` gets exactly the events after n. After commit the stored event is
+fanned out to every gateway replica's exclusive queue; a replica that sees a gap
+reads the missing events from the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.gateway.store import events, jobs
+from shared.messaging import PermanentError
+
+log = logging.getLogger("lectern.gateway.streams")
+DEFAULT_FINAL_EVENTS = ["course.ready", "job.failed"]
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """One event of a job, as stored in the log."""
+
+    job_id: str
+    seq: int
+    event: str
+    body: dict[str, Any]
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"job_id": self.job_id, "seq": self.seq, "event": self.event, "body": self.body}
+
+
+def event_name(schema: str) -> str:
+    """``course.plan_proposed.v1`` → ``course.plan_proposed``."""
+    return schema.rsplit(".v", 1)[0] if ".v" in schema else schema
+
+
+class EventHub:
+    """In-process fan-out from this replica's live queue to open SSE streams."""
+
+    def __init__(self) -> None:
+        self._watchers: dict[str, set[asyncio.Queue[StoredEvent]]] = defaultdict(set)
+
+    def watch(self, job_id: str) -> asyncio.Queue[StoredEvent]:
+        queue: asyncio.Queue[StoredEvent] = asyncio.Queue(maxsize=10_000)
+        self._watchers[job_id].add(queue)
+        return queue
+
+    def unwatch(self, job_id: str, queue: asyncio.Queue[StoredEvent]) -> None:
+        watchers = self._watchers.get(job_id)
+        if watchers is not None:
+            watchers.discard(queue)
+            if not watchers:
+                del self._watchers[job_id]
+
+    def deliver(self, event: StoredEvent) -> None:
+        for queue in self._watchers.get(event.job_id, ()):
+            # a stream that fell this far behind recovers from the log (gap handling)
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(event)
+
+    @property
+    def open_streams(self) -> int:
+        return sum(len(w) for w in self._watchers.values())
+
+
+class EventLog:
+    """Stores events and reads a job's events back."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self.sessionmaker = sessionmaker
+
+    async def record(self, body: dict[str, Any]) -> StoredEvent | None:
+        """Store one event; None when it was stored before (a redelivery)."""
+        job_id, message_id, schema = body.get("job_id"), body.get("message_id"), body.get("schema")
+        for name, value in (("job_id", job_id), ("message_id", message_id), ("schema", schema)):
+            if not isinstance(value, str) or not value or len(value) > 200:
+                raise PermanentError(f"event without a valid {name}")
+        name = event_name(str(schema))
+        async with self.sessionmaker() as session, session.begin():
+            seen = await session.execute(
+                select(events.c.seq).where(events.c.message_id == message_id)
+            )
+            if seen.first() is not None:
+                return None
+            # the job row is the per-job sequencer; its row lock orders commits
+            upsert = insert(jobs).values(
+                job_id=job_id,
+                user_id=None,
+                tenant_id=body.get("tenant_id"),
+                kind="external",
+                final_events=DEFAULT_FINAL_EVENTS,
+                status="running",
+                last_seq=1,
+            )
+            row = (
+                await session.execute(
+                    upsert.on_conflict_do_update(
+                        index_elements=[jobs.c.job_id],
+                        set_={"last_seq": jobs.c.last_seq + 1},
+                    ).returning(jobs.c.last_seq, jobs.c.final_events)
+                )
+            ).one()
+            seq, final_events = int(row.last_seq), list(row.final_events or [])
+            await session.execute(
+                insert(events).values(
+                    job_id=job_id, seq=seq, message_id=message_id, event=name, body=body
+                )
+            )
+            if name in final_events:
+                await session.execute(
+                    update(jobs)
+                    .where(jobs.c.job_id == job_id)
+                    .values(status="failed" if name == "job.failed" else "completed")
+                )
+        return StoredEvent(job_id=str(job_id), seq=seq, event=name, body=body)
+
+    async def since(self, job_id: str, after_seq: int, limit: int = 1000) -> list[StoredEvent]:
+        """The job's events with seq > ``after_seq``, in order."""
+        async with self.sessionmaker() as session:
+            rows = await session.execute(
+                select(events.c.seq, events.c.event, events.c.body)
+                .where(events.c.job_id == job_id, events.c.seq > after_seq)
+                .order_by(events.c.seq)
+                .limit(limit)
+            )
+            return [
+                StoredEvent(job_id=job_id, seq=int(r.seq), event=r.event, body=r.body)
+                for r in rows
+            ]
+
+
+async def job_stream(
+    log_: EventLog,
+    hub: EventHub,
+    job_id: str,
+    after_seq: int,
+    final_events: list[str],
+    *,
+    idle_check: float = 5.0,
+) -> AsyncIterator[StoredEvent]:
+    """The job's events after ``after_seq``: the stored ones, then live, until a final one.
+
+    Watches before reading the log, so nothing committed in between is missed; live
+    events already sent are skipped, and a gap is filled from the log.
+    """
+    queue = hub.watch(job_id)
+    last = after_seq
+    read_log = True
+    try:
+        while True:
+            if read_log:
+                backlog = await log_.since(job_id, last)
+                for event in backlog:
+                    yield event
+                    last = event.seq
+                    if event.event in final_events:
+                        return
+                read_log = len(backlog) >= 1000
+                if read_log:
+                    continue
+            try:
+                event = await asyncio.wait_for(queue.get(), idle_check)
+            except TimeoutError:
+                read_log = True  # covers a fan-out message lost on a reconnect
+                continue
+            if event.seq <= last:
+                continue
+            if event.seq > last + 1:
+                read_log = True  # a gap: fill it from the log
+                continue
+            yield event
+            last = event.seq
+            if event.event in final_events:
+                return
+    finally:
+        hub.unwatch(job_id, queue)

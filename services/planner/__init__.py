@@ -1,0 +1,1 @@
+"""Planner: the planning chat and the course process."""

@@ -1,0 +1,3 @@
+from services.planner.app import app, runtime
+
+runtime.serve(app)

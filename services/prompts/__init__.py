@@ -1,0 +1,1 @@
+"""Prompts: the prompt registry and the execution log of every LLM call."""

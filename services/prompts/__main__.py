@@ -1,0 +1,3 @@
+from services.prompts.app import app, runtime
+
+runtime.serve(app)

@@ -1,0 +1,76 @@
+"""LLM access for every Lectern service: one client over litellm, plus an offline model.
+
+``import shared.llm`` is cheap: litellm (several seconds to import) loads on first
+use of :class:`LLMClient` or :func:`task_marker`, or explicitly through
+:func:`load_litellm`. The bundled model price map is used instead of the
+network copy (``LITELLM_LOCAL_MODEL_COST_MAP``), and the built-in ``offline``
+provider is registered with litellm once.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+# Must happen before litellm is imported anywhere: otherwise it fetches its
+# model price map from the internet at import time.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+if TYPE_CHECKING:
+    from shared.llm.client import LLMClient, LLMError, LLMResult, StructuredOutputError
+    from shared.llm.offline import task_marker
+
+__all__ = [
+    "LLMClient",
+    "LLMError",
+    "LLMResult",
+    "StructuredOutputError",
+    "load_litellm",
+    "task_marker",
+]
+
+_EXPORTS = {
+    "LLMClient": "shared.llm.client",
+    "LLMError": "shared.llm.client",
+    "LLMResult": "shared.llm.client",
+    "StructuredOutputError": "shared.llm.client",
+    "task_marker": "shared.llm.offline",
+}
+_lock = threading.Lock()
+_loaded: ModuleType | None = None
+
+
+def load_litellm() -> ModuleType:
+    """Import litellm once, configure it and register the offline provider."""
+    global _loaded
+    if _loaded is not None:
+        return _loaded
+    with _lock:
+        if _loaded is None:
+            import litellm
+
+            from shared.llm.offline import PROVIDER, OfflineLLM
+
+            # litellm prints a "Give Feedback / Get Help" banner on stdout for
+            # every exception unless told not to.
+            litellm.suppress_debug_info = True
+            if not any(
+                item.get("provider") == PROVIDER for item in litellm.custom_provider_map
+            ):
+                # Rebind rather than append so other registrations stay untouched.
+                litellm.custom_provider_map = [
+                    *litellm.custom_provider_map,
+                    {"provider": PROVIDER, "custom_handler": OfflineLLM()},
+                ]
+            _loaded = litellm
+    return _loaded
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -1,0 +1,863 @@
+"""The one way Lectern services call an LLM: streamed, retried, measured.
+
+:class:`LLMClient` wraps ``litellm.acompletion`` with streaming, retries with
+back-off (honouring ``Retry-After``), fallback models, JSON output validated
+by pydantic with one repair round, Prometheus metrics, an OpenTelemetry span
+per call and an :class:`~shared.contracts.llm.LLMCallCompletedPayload` per call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import re
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from types import ModuleType
+from typing import Any, Literal, TypeVar
+
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from pydantic import BaseModel, ValidationError
+
+from shared.contracts.llm import (
+    OUTPUT_PREVIEW_MAX,
+    VARIABLES_PREVIEW_MAX,
+    LLMCallCompletedPayload,
+)
+from shared.llm import load_litellm, metrics
+from shared.settings import LecternSettings
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T", bound=BaseModel)
+ErrorKind = Literal["rate_limit", "timeout", "provider_error", "invalid_output"]
+
+OFFLINE_PREFIX = "offline/"
+MAX_RETRY_AFTER_S = 60.0
+# Mirrors shared.llm.offline.JSON_SCHEMA_HEADER; kept literal so this module
+# does not import litellm at import time.
+_JSON_SCHEMA_HEADER = "JSON schema:"
+JSON_INSTRUCTION = (
+    "Answer with JSON only: a single JSON object, without prose or code fences, "
+    f"that validates against this {_JSON_SCHEMA_HEADER}\n"
+)
+REPAIR_INSTRUCTION = (
+    "Your previous answer was not valid JSON for the schema: {error}. "
+    "Please repair it and answer with JSON only."
+)
+_REPAIR_ERROR_MAX = 1500
+
+
+class LLMError(Exception):
+    """An LLM call failed for good.
+
+    ``kind`` is ``rate_limit``, ``timeout``, ``provider_error`` or
+    ``invalid_output``; ``retryable`` tells whether trying the whole call again
+    later may succeed (retries inside the client were exhausted).
+    """
+
+    def __init__(self, message: str, kind: str, retryable: bool) -> None:
+        super().__init__(message)
+        self.message = message
+        self.kind = kind
+        self.retryable = retryable
+
+
+class StructuredOutputError(LLMError):
+    """The model's answer was not valid for the schema, even after a repair attempt."""
+
+    def __init__(self, message: str, *, validation_error: str = "", text: str = "") -> None:
+        super().__init__(message, "invalid_output", False)
+        self.validation_error = validation_error
+        self.text = text
+
+
+@dataclass
+class LLMResult:
+    """The outcome of a successful call.
+
+    ``latency_ms`` is the wall time of the whole call, retries and back-off
+    included; ``ttft_ms`` counts from the start of the attempt that answered.
+    For a repaired structured call, tokens, cost, latency and attempts add up
+    both calls and ``text``/``model`` are the repair's.
+    """
+
+    text: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float | None
+    latency_ms: float
+    ttft_ms: float | None
+    attempts: int
+    fallback_used: bool
+    repaired: bool = False
+
+
+@dataclass
+class _Call:
+    """Everything about one logical call that does not change between attempts."""
+
+    task: str
+    messages: list[dict[str, Any]]
+    prompt_name: str
+    prompt_version: str
+    on_delta: Callable[[str], Awaitable[None]] | None
+    on_attempt: Callable[[int], Awaitable[None]] | None
+    job_id: str | None
+    course_id: str | None
+    variables: dict[str, Any] | None
+    temperature: float | None
+    max_tokens: int | None
+
+
+@dataclass
+class _Answer:
+    text: str
+    response_model: str | None
+    input_tokens: int
+    output_tokens: int
+    ttft_s: float | None
+
+
+@dataclass
+class _Check:
+    value: Any
+    error: str | None
+    quality: dict[str, Any] = field(default_factory=dict)
+
+
+class _CallbackError(Exception):
+    """Wraps an exception raised by ``on_delta`` so it is not taken for a provider error."""
+
+    def __init__(self, original: BaseException) -> None:
+        super().__init__(str(original))
+        self.original = original
+
+
+def is_offline(model: str) -> bool:
+    """Whether ``model`` is served by the built-in offline provider."""
+    return model.startswith(OFFLINE_PREFIX)
+
+
+def classify_error(exc: BaseException) -> tuple[ErrorKind, bool]:
+    """The error kind of a failed attempt and whether retrying it may help."""
+    litellm = load_litellm()
+    # Timeout derives from APIConnectionError in the OpenAI SDK: test it first.
+    if isinstance(exc, litellm.Timeout | TimeoutError):
+        return "timeout", True
+    if isinstance(exc, litellm.RateLimitError):
+        return "rate_limit", True
+    if isinstance(
+        exc,
+        litellm.AuthenticationError
+        | litellm.PermissionDeniedError
+        | litellm.BadRequestError
+        | litellm.NotFoundError
+        | litellm.UnprocessableEntityError,
+    ):
+        return "provider_error", False
+    if isinstance(
+        exc,
+        litellm.InternalServerError
+        | litellm.ServiceUnavailableError
+        | litellm.BadGatewayError
+        | litellm.APIConnectionError,
+    ):
+        return "provider_error", True
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int):
+        if status == 429:
+            return "rate_limit", True
+        if status == 408:
+            return "timeout", True
+        return "provider_error", status >= 500
+    if isinstance(exc, ConnectionError):
+        return "provider_error", True
+    return "provider_error", False
+
+
+def retry_after_seconds(exc: BaseException) -> float | None:
+    """Seconds to wait that the error's ``Retry-After`` header asks for, if any.
+
+    litellm keeps the provider's headers on ``litellm_response_headers``; its
+    ``RateLimitError.response`` is rebuilt and (since 1.100) drops them.
+    """
+    sources = (
+        getattr(exc, "litellm_response_headers", None),
+        getattr(exc, "headers", None),
+        getattr(getattr(exc, "response", None), "headers", None),
+    )
+    for headers in sources:
+        if not headers:
+            continue
+        try:
+            lowered = {str(k).lower(): str(v) for k, v in headers.items()}
+        except (AttributeError, TypeError):
+            continue
+        if "retry-after-ms" in lowered:
+            with suppress(ValueError):
+                return max(0.0, float(lowered["retry-after-ms"]) / 1000)
+        if "retry-after" in lowered:
+            return _parse_retry_after(lowered["retry-after"])
+    return None
+
+
+def _parse_retry_after(value: str) -> float | None:
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def extract_json(text: str) -> str | None:
+    """The outermost ``{...}`` of ``text``, after removing markdown code fences."""
+    fenced = re.search(r"```(?:json|JSON)?\s*\n?(.*?)```", text, re.DOTALL)
+    candidate = fenced.group(1) if fenced else text
+    start, end = candidate.find("{"), candidate.rfind("}")
+    if start == -1 or end <= start:
+        # A fence may be unclosed (a cut stream): fall back to the whole text.
+        start, end = text.find("{"), text.rfind("}")
+        if start == -1 or end <= start:
+            return None
+        candidate = text
+    return candidate[start : end + 1]
+
+
+def _check(schema: type[T], text: str, *, repaired: bool) -> _Check:
+    candidate = extract_json(text)
+    if candidate is None:
+        return _Check(
+            None,
+            "no JSON object found in the answer",
+            {"valid_json": False, "schema_valid": False, "repaired": repaired},
+        )
+    try:
+        json.loads(candidate)
+    except ValueError as exc:
+        return _Check(
+            None,
+            f"invalid JSON: {exc}",
+            {"valid_json": False, "schema_valid": False, "repaired": repaired},
+        )
+    try:
+        value = schema.model_validate_json(candidate)
+    except ValidationError as exc:
+        return _Check(
+            None, str(exc), {"valid_json": True, "schema_valid": False, "repaired": repaired}
+        )
+    return _Check(value, None, {"valid_json": True, "schema_valid": True, "repaired": repaired})
+
+
+def _with_system_suffix(messages: list[dict[str, Any]], suffix: str) -> list[dict[str, Any]]:
+    out = [dict(m) for m in messages]
+    for message in out:
+        if message.get("role") == "system" and isinstance(message.get("content"), str):
+            message["content"] = f"{message['content'].rstrip()}\n\n{suffix}"
+            return out
+    return [{"role": "system", "content": suffix}, *out]
+
+
+def _preview(value: Any, limit: int) -> str:
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else json.dumps(
+        value, ensure_ascii=False, default=str, sort_keys=True
+    )
+    return text[:limit]
+
+
+def _trace_id(span: Span) -> str | None:
+    context = span.get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid else None
+
+
+class LLMClient:
+    """Calls the configured model through litellm for one service.
+
+    Args:
+        settings: model, fallbacks, API base/key, timeout and retry budget.
+        service: the calling service, used in metrics and events.
+        on_call_completed: awaited with a payload after every call (success or
+            final failure), typically to publish ``LLMCallCompleted``; its
+            exceptions are logged, never raised.
+
+    The back-off between retries is ``backoff_base_s * 2**n`` (with jitter,
+    capped at ``backoff_max_s``) unless the provider sends ``Retry-After``.
+    """
+
+    backoff_base_s: float = 0.5
+    backoff_max_s: float = 30.0
+
+    def __init__(
+        self,
+        settings: LecternSettings,
+        *,
+        service: str,
+        on_call_completed: Callable[[LLMCallCompletedPayload], Awaitable[None]] | None = None,
+    ) -> None:
+        self._settings = settings
+        self._service = service
+        self._on_call_completed = on_call_completed
+        self._tracer = trace.get_tracer("lectern.llm")
+        self._unpriced: set[str] = set()
+
+    @property
+    def models(self) -> list[str]:
+        """The primary model followed by the fallback models, without repeats."""
+        ordered = [self._settings.llm_model, *self._settings.llm_fallback_models]
+        return list(dict.fromkeys(m for m in ordered if m))
+
+    async def stream(
+        self,
+        *,
+        task: str,
+        messages: list[dict[str, str]],
+        prompt_name: str,
+        prompt_version: str,
+        on_delta: Callable[[str], Awaitable[None]] | None = None,
+        job_id: str | None = None,
+        course_id: str | None = None,
+        variables: dict[str, Any] | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        on_attempt: Callable[[int], Awaitable[None]] | None = None,
+    ) -> LLMResult:
+        """Stream a chat completion, calling ``on_delta`` with each piece of text.
+
+        ``on_attempt(n)`` is awaited before every attempt, ``n`` counting from 1;
+        when it is called with ``n > 1`` the text streamed so far is void (the
+        stream was cut and is starting over). Exceptions raised by ``on_delta``
+        or ``on_attempt`` propagate unchanged.
+
+        Raises:
+            LLMError: every attempt on every model failed, or a non-retryable
+                error (authentication, bad request) occurred.
+        """
+        call = _Call(
+            task=task,
+            messages=[dict(m) for m in messages],
+            prompt_name=prompt_name,
+            prompt_version=prompt_version,
+            on_delta=on_delta,
+            on_attempt=on_attempt,
+            job_id=job_id,
+            course_id=course_id,
+            variables=variables,
+            temperature=temperature,
+            max_tokens=max_tokens,
+        )
+        result, _ = await self._invoke(call, attempt_offset=0, check=None)
+        return result
+
+    async def structured(
+        self,
+        *,
+        task: str,
+        messages: list[dict[str, str]],
+        schema: type[T],
+        prompt_name: str,
+        prompt_version: str,
+        on_delta: Callable[[str], Awaitable[None]] | None = None,
+        job_id: str | None = None,
+        course_id: str | None = None,
+        variables: dict[str, Any] | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        on_attempt: Callable[[int], Awaitable[None]] | None = None,
+    ) -> tuple[T, LLMResult]:
+        """Ask for JSON matching ``schema`` and return it validated, with the call's result.
+
+        The JSON schema is appended to the system message. An answer that does
+        not validate gets one repair round (the broken answer and the error are
+        sent back); ``on_attempt`` then announces a new attempt, so streamed
+        text must be discarded as for a retry.
+
+        Raises:
+            StructuredOutputError: the answer was still invalid after the repair.
+            LLMError: the provider failed (see :meth:`stream`).
+        """
+        schema_json = json.dumps(schema.model_json_schema(), ensure_ascii=False)
+        prepared = _with_system_suffix(list(messages), JSON_INSTRUCTION + schema_json)
+        call = _Call(
+            task=task,
+            messages=prepared,
+            prompt_name=prompt_name,
+            prompt_version=prompt_version,
+            on_delta=on_delta,
+            on_attempt=on_attempt,
+            job_id=job_id,
+            course_id=course_id,
+            variables=variables,
+            temperature=temperature,
+            max_tokens=max_tokens,
+        )
+        first, first_check = await self._invoke(
+            call, attempt_offset=0, check=lambda text: _check(schema, text, repaired=False)
+        )
+        assert first_check is not None
+        if first_check.error is None:
+            return first_check.value, first
+
+        error = first_check.error[:_REPAIR_ERROR_MAX]
+        repair_call = _Call(
+            **{
+                **call.__dict__,
+                "messages": [
+                    *prepared,
+                    {"role": "assistant", "content": first.text},
+                    {"role": "user", "content": REPAIR_INSTRUCTION.format(error=error)},
+                ],
+            }
+        )
+        second, second_check = await self._invoke(
+            repair_call,
+            attempt_offset=first.attempts,
+            check=lambda text: _check(schema, text, repaired=True),
+        )
+        assert second_check is not None
+        if second_check.error is not None:
+            raise StructuredOutputError(
+                f"{task}: answer still invalid for {schema.__name__} after a repair: "
+                f"{second_check.error[:_REPAIR_ERROR_MAX]}",
+                validation_error=second_check.error,
+                text=second.text,
+            )
+        both_priced = first.cost_usd is not None and second.cost_usd is not None
+        combined = LLMResult(
+            text=second.text,
+            model=second.model,
+            input_tokens=first.input_tokens + second.input_tokens,
+            output_tokens=first.output_tokens + second.output_tokens,
+            cost_usd=(first.cost_usd or 0.0) + (second.cost_usd or 0.0) if both_priced else None,
+            latency_ms=first.latency_ms + second.latency_ms,
+            ttft_ms=first.ttft_ms,
+            attempts=first.attempts + second.attempts,
+            fallback_used=first.fallback_used or second.fallback_used,
+            repaired=True,
+        )
+        return second_check.value, combined
+
+    # ------------------------------------------------------------------ internals
+
+    async def _invoke(
+        self,
+        call: _Call,
+        *,
+        attempt_offset: int,
+        check: Callable[[str], _Check] | None,
+    ) -> tuple[LLMResult, _Check | None]:
+        """One logical call: attempts, retries and fallbacks, then metrics and the event."""
+        litellm = load_litellm()
+        models = self.models
+        requested = models[0]
+        max_retries = max(0, self._settings.llm_max_retries)
+        started = time.perf_counter()
+        attempts = 0
+        fallback_used = False
+        model = requested
+        answer: _Answer | None = None
+        result: LLMResult | None = None
+        outcome: _Check | None = None
+        last_error: BaseException | None = None
+        last_kind: ErrorKind = "provider_error"
+        last_retryable = False
+
+        with self._tracer.start_as_current_span(
+            f"chat {requested}", kind=SpanKind.CLIENT
+        ) as span:
+            self._start_span(span, call, requested)
+            trace_id = _trace_id(span)
+            for index, model in enumerate(models):
+                if index > 0:
+                    fallback_used = True
+                    metrics.FALLBACKS.labels(self._service, call.task).inc()
+                    span.add_event("lectern.llm.fallback", {"model": model})
+                    logger.warning("LLM %s: falling back to %s", call.task, model)
+                for retry in range(max_retries + 1):
+                    attempts += 1
+                    if call.on_attempt is not None:
+                        await call.on_attempt(attempt_offset + attempts)
+                    try:
+                        answer = await self._attempt(litellm, model, call)
+                    except _CallbackError as exc:
+                        raise exc.original from None
+                    except Exception as exc:
+                        last_error = exc
+                        last_kind, last_retryable = classify_error(exc)
+                        metrics.ERRORS.labels(self._service, call.task, last_kind).inc()
+                        if not last_retryable or retry == max_retries:
+                            logger.warning(
+                                "LLM %s on %s failed (%s): %s", call.task, model, last_kind, exc
+                            )
+                            break
+                        wait = self._backoff(retry, retry_after_seconds(exc))
+                        metrics.RETRIES.labels(self._service, call.task).inc()
+                        span.add_event(
+                            "lectern.llm.retry",
+                            {"attempt": attempts, "error.type": last_kind, "wait_s": wait},
+                        )
+                        logger.info(
+                            "LLM %s on %s: %s, retrying in %.2fs", call.task, model, last_kind, wait
+                        )
+                        await asyncio.sleep(wait)
+                    else:
+                        break
+                if answer is not None or not last_retryable:
+                    # Non-retryable errors (auth, bad request) would fail on fallbacks too.
+                    break
+
+            elapsed = time.perf_counter() - started
+            if answer is None:
+                payload = self._failure(
+                    span, call, model, requested, last_kind, attempts, fallback_used, elapsed
+                )
+                payload = payload.model_copy(update={"trace_id": trace_id})
+            else:
+                result, outcome, payload = self._success(
+                    litellm,
+                    span,
+                    call,
+                    model,
+                    requested,
+                    answer,
+                    attempts,
+                    fallback_used,
+                    elapsed,
+                    check,
+                )
+                payload = payload.model_copy(update={"trace_id": trace_id})
+
+        await self._emit(payload)
+        if result is None:
+            raise LLMError(
+                f"LLM call for {call.task} failed after {attempts} attempt(s) "
+                f"({last_kind}): {last_error}",
+                last_kind,
+                last_retryable,
+            ) from last_error
+        return result, outcome
+
+    def _start_span(self, span: Span, call: _Call, requested: str) -> None:
+        attributes: dict[str, Any] = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.request.model": requested,
+            "lectern.task": call.task,
+            "lectern.prompt.name": call.prompt_name,
+            "lectern.prompt.version": call.prompt_version,
+            "lectern.service": self._service,
+        }
+        if "/" in requested:
+            attributes["gen_ai.provider.name"] = requested.split("/", 1)[0]
+        if call.job_id is not None:
+            attributes["lectern.job_id"] = call.job_id
+        if call.course_id is not None:
+            attributes["lectern.course_id"] = call.course_id
+        if call.temperature is not None:
+            attributes["gen_ai.request.temperature"] = call.temperature
+        if call.max_tokens is not None:
+            attributes["gen_ai.request.max_tokens"] = call.max_tokens
+        span.set_attributes(attributes)
+
+    def _backoff(self, retry: int, retry_after: float | None) -> float:
+        """Seconds before the next attempt; ``retry`` counts from 0."""
+        if retry_after is not None:
+            # A little jitter on top so many clients told the same time do not stampede.
+            return min(MAX_RETRY_AFTER_S, retry_after + random.uniform(0, 0.1))
+        ceiling = min(self.backoff_max_s, self.backoff_base_s * 2**retry)
+        return random.uniform(ceiling / 2, ceiling)
+
+    def _request(self, model: str, call: _Call) -> dict[str, Any]:
+        from shared.llm.offline import LATENCY_METADATA_KEY, strip_task_marker, task_marker
+
+        messages = [dict(m) for m in call.messages]
+        # The marker is for the offline model only; never leak it to a provider.
+        for message in messages:
+            if message.get("role") == "system" and isinstance(message.get("content"), str):
+                message["content"] = strip_task_marker(message["content"])
+        kwargs: dict[str, Any] = {
+            "model": model,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "timeout": self._settings.llm_timeout_s,
+            # The OpenAI SDK under litellm retries 429/5xx twice by default; the
+            # retries here must be the only ones so attempts are counted and visible.
+            "max_retries": 0,
+        }
+        if is_offline(model):
+            marker = task_marker(call.task)
+            for message in messages:
+                if message.get("role") == "system":
+                    message["content"] = f"{marker}\n{message.get('content') or ''}"
+                    break
+            else:
+                messages.insert(0, {"role": "system", "content": marker})
+            kwargs["metadata"] = {LATENCY_METADATA_KEY: self._settings.offline_latency_ms}
+        else:
+            if self._settings.llm_api_base:
+                kwargs["api_base"] = self._settings.llm_api_base
+            if self._settings.llm_api_key:
+                kwargs["api_key"] = self._settings.llm_api_key
+        if call.temperature is not None:
+            kwargs["temperature"] = call.temperature
+        if call.max_tokens is not None:
+            kwargs["max_tokens"] = call.max_tokens
+        kwargs["messages"] = messages
+        return kwargs
+
+    async def _attempt(self, litellm: ModuleType, model: str, call: _Call) -> _Answer:
+        """One streamed request; raises whatever litellm raises."""
+        request = self._request(model, call)
+        timeout = self._settings.llm_timeout_s
+        started = time.perf_counter()
+        response = await asyncio.wait_for(litellm.acompletion(**request), timeout)
+        parts: list[str] = []
+        usage: Any = None
+        response_model: str | None = None
+        ttft: float | None = None
+        try:
+            iterator = response.__aiter__()
+            while True:
+                try:
+                    # An idle timeout: a stream may run long, but must not stall.
+                    chunk = await asyncio.wait_for(anext(iterator), timeout)
+                except StopAsyncIteration:
+                    break
+                response_model = response_model or getattr(chunk, "model", None)
+                chunk_usage = getattr(chunk, "usage", None)
+                if chunk_usage:
+                    usage = chunk_usage
+                choices = getattr(chunk, "choices", None) or []
+                delta = getattr(choices[0], "delta", None) if choices else None
+                text = getattr(delta, "content", None) if delta is not None else None
+                if not text:
+                    continue
+                if ttft is None:
+                    ttft = time.perf_counter() - started
+                parts.append(text)
+                if call.on_delta is not None:
+                    try:
+                        await call.on_delta(text)
+                    except Exception as exc:
+                        raise _CallbackError(exc) from exc
+        finally:
+            aclose = getattr(response, "aclose", None)
+            if aclose is not None:
+                with suppress(Exception):
+                    await aclose()
+        text = "".join(parts)
+        input_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
+        output_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
+        if not input_tokens:
+            input_tokens = self._count(litellm, model, messages=request["messages"])
+        if not output_tokens and text:
+            output_tokens = self._count(litellm, model, text=text)
+        return _Answer(text, response_model, input_tokens, output_tokens, ttft)
+
+    def _count(self, litellm: ModuleType, model: str, **what: Any) -> int:
+        try:
+            return int(litellm.token_counter(model=model, **what))
+        except Exception:
+            from shared.llm.offline import count_tokens
+
+            if "text" in what:
+                return count_tokens(what["text"])
+            return count_tokens(" ".join(str(m.get("content", "")) for m in what["messages"]))
+
+    def _cost(self, litellm: ModuleType, model: str, answer: _Answer) -> float | None:
+        if is_offline(model):
+            return 0.0
+        if model in self._unpriced:
+            return None
+        try:
+            response = litellm.ModelResponse(
+                model=model,
+                usage=litellm.Usage(
+                    prompt_tokens=answer.input_tokens,
+                    completion_tokens=answer.output_tokens,
+                    total_tokens=answer.input_tokens + answer.output_tokens,
+                ),
+            )
+            return float(litellm.completion_cost(completion_response=response, model=model))
+        except Exception:
+            # Unknown to litellm's price map (self-hosted or very new models).
+            self._unpriced.add(model)
+            return None
+
+    def _success(
+        self,
+        litellm: ModuleType,
+        span: Span,
+        call: _Call,
+        model: str,
+        requested: str,
+        answer: _Answer,
+        attempts: int,
+        fallback_used: bool,
+        elapsed: float,
+        check: Callable[[str], _Check] | None,
+    ) -> tuple[LLMResult, _Check | None, LLMCallCompletedPayload]:
+        cost = self._cost(litellm, model, answer)
+        outcome = check(answer.text) if check is not None else None
+        invalid = outcome is not None and outcome.error is not None
+        status = "error" if invalid else "ok"
+        labels = (self._service, call.task, model)
+
+        metrics.TOKENS.labels(*labels, call.prompt_version, "input").inc(answer.input_tokens)
+        metrics.TOKENS.labels(*labels, call.prompt_version, "output").inc(answer.output_tokens)
+        if cost:
+            metrics.COST_USD.labels(*labels).inc(cost)
+        metrics.REQUEST_DURATION.labels(*labels, status).observe(elapsed)
+        if answer.ttft_s is not None:
+            metrics.TIME_TO_FIRST_TOKEN.labels(*labels).observe(answer.ttft_s)
+        if invalid:
+            metrics.ERRORS.labels(self._service, call.task, "invalid_output").inc()
+
+        span.set_attributes(
+            {
+                "gen_ai.response.model": answer.response_model or model,
+                "gen_ai.usage.input_tokens": answer.input_tokens,
+                "gen_ai.usage.output_tokens": answer.output_tokens,
+                "lectern.llm.model": model,
+                "lectern.llm.attempts": attempts,
+                "lectern.llm.fallback_used": fallback_used,
+            }
+        )
+        if cost is not None:
+            span.set_attribute("lectern.llm.cost_usd", cost)
+        if invalid:
+            span.set_attribute("error.type", "invalid_output")
+            span.set_status(Status(StatusCode.ERROR, "invalid structured output"))
+
+        result = LLMResult(
+            text=answer.text,
+            model=model,
+            input_tokens=answer.input_tokens,
+            output_tokens=answer.output_tokens,
+            cost_usd=cost,
+            latency_ms=elapsed * 1000,
+            ttft_ms=answer.ttft_s * 1000 if answer.ttft_s is not None else None,
+            attempts=attempts,
+            fallback_used=fallback_used,
+            repaired=bool(outcome and outcome.quality.get("repaired") and not invalid),
+        )
+        payload = self._payload(
+            call,
+            model=model,
+            requested=requested,
+            input_tokens=answer.input_tokens,
+            output_tokens=answer.output_tokens,
+            cost=cost,
+            elapsed=elapsed,
+            ttft_s=answer.ttft_s,
+            status=status,
+            error_kind="invalid_output" if invalid else None,
+            attempts=attempts,
+            fallback_used=fallback_used,
+            output=answer.text,
+            quality=dict(outcome.quality) if outcome is not None else {},
+        )
+        return result, outcome, payload
+
+    def _failure(
+        self,
+        span: Span,
+        call: _Call,
+        model: str,
+        requested: str,
+        kind: ErrorKind,
+        attempts: int,
+        fallback_used: bool,
+        elapsed: float,
+    ) -> LLMCallCompletedPayload:
+        metrics.REQUEST_DURATION.labels(self._service, call.task, model, "error").observe(elapsed)
+        span.set_attributes(
+            {
+                "error.type": kind,
+                "lectern.llm.model": model,
+                "lectern.llm.attempts": attempts,
+                "lectern.llm.fallback_used": fallback_used,
+            }
+        )
+        span.set_status(Status(StatusCode.ERROR, f"LLM call failed: {kind}"))
+        return self._payload(
+            call,
+            model=model,
+            requested=requested,
+            input_tokens=0,
+            output_tokens=0,
+            cost=None,
+            elapsed=elapsed,
+            ttft_s=None,
+            status="error",
+            error_kind=kind,
+            attempts=attempts,
+            fallback_used=fallback_used,
+            output="",
+            quality={},
+        )
+
+    def _payload(
+        self,
+        call: _Call,
+        *,
+        model: str,
+        requested: str,
+        input_tokens: int,
+        output_tokens: int,
+        cost: float | None,
+        elapsed: float,
+        ttft_s: float | None,
+        status: Literal["ok", "error"],
+        error_kind: str | None,
+        attempts: int,
+        fallback_used: bool,
+        output: str,
+        quality: dict[str, Any],
+    ) -> LLMCallCompletedPayload:
+        return LLMCallCompletedPayload(
+            service=self._service,
+            task=call.task,
+            prompt_name=call.prompt_name,
+            prompt_version=call.prompt_version,
+            model=model,
+            requested_model=requested,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cost_usd=cost,
+            latency_ms=elapsed * 1000,
+            ttft_ms=ttft_s * 1000 if ttft_s is not None else None,
+            status=status,
+            error_kind=error_kind,
+            attempts=attempts,
+            fallback_used=fallback_used,
+            trace_id=None,
+            course_id=call.course_id,
+            variables_preview=_preview(call.variables, VARIABLES_PREVIEW_MAX),
+            output_preview=_preview(output, OUTPUT_PREVIEW_MAX),
+            quality=quality,
+        )
+
+    async def _emit(self, payload: LLMCallCompletedPayload) -> None:
+        if self._on_call_completed is None:
+            return
+        try:
+            await self._on_call_completed(payload)
+        except Exception:
+            # Reporting must never break the call it reports on.
+            logger.exception("on_call_completed failed for LLM task %s", payload.task)

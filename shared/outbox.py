@@ -1,0 +1,153 @@
+"""Transactional outbox: events are written with the state change, then relayed.
+
+A handler calls :func:`enqueue` inside its transaction; after commit it calls
+:meth:`OutboxRelay.wake`. The relay publishes pending rows with publisher confirms
+and marks them published; it also polls, so rows left by a crashed process go out
+when any replica runs again. Several replicas share the work (``SKIP LOCKED``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import propagate
+from sqlalchemy import MetaData, Table, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.contracts.base import Message
+
+log = logging.getLogger("lectern.outbox")
+
+
+def outbox_table(metadata: MetaData) -> Table:
+    """The service's outbox table."""
+    return metadata.tables[f"{metadata.schema}.outbox"]
+
+
+async def enqueue(session: AsyncSession, metadata: MetaData, message: Message) -> None:
+    """Add ``message`` to the outbox in the session's transaction (once per message_id)."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)  # keeps the trace when the relay publishes later
+    table = outbox_table(metadata)
+    await session.execute(
+        insert(table)
+        .values(
+            message_id=message.message_id,
+            schema=message.SCHEMA,
+            exchange=message.exchange(),
+            routing_key=message.routing_key(),
+            body=message.to_wire(),
+            headers=carrier,
+        )
+        .on_conflict_do_nothing(index_elements=["message_id"])
+    )
+
+
+class OutboxRelay:
+    """Publishes pending outbox rows through the service's declared publishers."""
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        metadata: MetaData,
+        broker: Any,
+        publishers: Mapping[str, Any] | None = None,
+        *,
+        poll_interval: float = 1.0,
+        batch: int = 200,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.table = outbox_table(metadata)
+        self.broker = broker
+        self.publishers = dict(publishers or {})
+        self.poll_interval = poll_interval
+        self.batch = batch
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        """Ask the relay to publish now (call after committing outbox rows)."""
+        self._wake.set()
+
+    async def publish_pending(self) -> int:
+        """Publish one batch of pending rows; returns how many went out."""
+        t = self.table
+        async with self.sessionmaker() as session, session.begin():
+            rows = (
+                await session.execute(
+                    select(t)
+                    .where(t.c.published_at.is_(None))
+                    .order_by(t.c.id)
+                    .limit(self.batch)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            done: list[int] = []
+            try:
+                for row in rows:
+                    await self._publish(row)
+                    done.append(row.id)
+            finally:
+                # rows published before a failure are marked, so they do not go out twice
+                if done:
+                    await session.execute(
+                        update(t).where(t.c.id.in_(done)).values(published_at=func.now())
+                    )
+        return len(done)
+
+    async def _publish(self, row: Any) -> None:
+        body = row.body
+        token = otel_context.attach(propagate.extract(row.headers or {}))
+        try:
+            kwargs = {
+                "message_id": row.message_id,
+                "correlation_id": body.get("correlation_id"),
+                "persist": True,
+            }
+            publisher = self.publishers.get(row.schema)
+            if publisher is not None:
+                await publisher.publish(body, **kwargs)
+            else:
+                await self.broker.publish(
+                    body, exchange=row.exchange, routing_key=row.routing_key, **kwargs
+                )
+        finally:
+            otel_context.detach(token)
+
+    async def run(self) -> None:
+        """Relay until cancelled: on every wake-up, and every ``poll_interval`` seconds."""
+        failures = 0
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+            self._wake.clear()
+            try:
+                while await self.publish_pending() >= self.batch:
+                    pass
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                failures += 1
+                log.exception("outbox relay failed (%s in a row); will retry", failures)
+                await asyncio.sleep(min(0.5 * 2**failures, 10))
+
+    def start(self) -> None:
+        """Start :meth:`run` as a background task."""
+        if self._task is None:
+            self._task = asyncio.create_task(self.run(), name="outbox-relay")
+            self._wake.set()
+
+    async def stop(self) -> None:
+        """Stop the background task."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None

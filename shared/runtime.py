@@ -1,0 +1,213 @@
+"""What every worker process holds, built once in its composition root (``app.py``).
+
+Settings → logging and tracing → broker (middlewares) → database → outbox relay →
+LLM client, plus declared publishers and durable subscribers with retry and
+dead-lettering. Services add their handlers; :meth:`Runtime.app` gives the ASGI app.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from typing import Any
+
+import uvicorn
+from faststream.asgi import AsgiFastStream
+from faststream.rabbit import RabbitMessage, RabbitPublisher, RabbitQueue
+from sqlalchemy import MetaData
+
+from shared.asgi import database_check, make_worker_app
+from shared.broker import DURABLE_ACK, durable_router, make_broker
+from shared.contracts.base import Message
+from shared.contracts.jobs import JobChunk, JobFailed
+from shared.db import make_engine, make_sessionmaker
+from shared.messaging import UnknownMessageError, message_schema
+from shared.outbox import OutboxRelay
+from shared.settings import LecternSettings, get_settings
+from shared.telemetry import current_message, setup_logging
+from shared.topology import (
+    command_queue,
+    commands_exchange,
+    declare_failure_path,
+    events_exchange,
+)
+
+log = logging.getLogger("lectern.runtime")
+
+
+class Runtime:
+    """The shared parts of one service process."""
+
+    def __init__(
+        self, service: str, metadata: MetaData, settings: LecternSettings | None = None
+    ) -> None:
+        self.service = service
+        self.settings = settings or get_settings(service)
+        setup_logging(service, self.settings.log_level)
+        self.broker = make_broker(self.settings)
+        self.engine = make_engine(self.settings)
+        self.sessionmaker = make_sessionmaker(self.engine)
+        self.metadata = metadata
+        self.publishers: dict[str, RabbitPublisher] = {}
+        self.durable_queues: list[str] = []
+        self.relay = OutboxRelay(self.sessionmaker, metadata, self.broker, self.publishers)
+        self._llm: Any = None
+        self._commands: Any = None
+        self._unknown_added = False
+        self.uses_llm = False
+        self.started = False
+        self.startup_failed = False  # set by services that call the LLM: warmed at startup
+        # every service may stream text and report failures and LLM usage
+        self.chunks = self.event_publisher(JobChunk)
+        self.event_publisher(JobFailed)
+
+    # -- publishing ---------------------------------------------------------------
+    def event_publisher(self, cls: type[Message]) -> RabbitPublisher:
+        """Declare (once) the publisher of event ``cls`` on ``lectern.events``."""
+        return self._publisher(cls, events_exchange)
+
+    def command_publisher(self, cls: type[Message]) -> RabbitPublisher:
+        """Declare (once) the publisher of command ``cls`` on ``lectern.commands``."""
+        return self._publisher(cls, commands_exchange)
+
+    def _publisher(self, cls: type[Message], exchange: Any) -> RabbitPublisher:
+        if cls.SCHEMA not in self.publishers:
+            self.publishers[cls.SCHEMA] = self.broker.publisher(
+                exchange=exchange,
+                routing_key=cls.routing_key(),
+                title=f"{cls.SCHEMA}:publish",
+                description=(cls.__doc__ or "").strip(),
+                schema=cls,
+                persist=True,
+                mandatory=True,
+            )
+        return self.publishers[cls.SCHEMA]
+
+    async def publish(self, message: Message) -> None:
+        """Publish ``message`` now through its declared publisher (with confirms)."""
+        publisher = self.publishers[message.SCHEMA]
+        await publisher.publish(
+            message.to_wire(),
+            message_id=message.message_id,
+            correlation_id=message.correlation_id,
+        )
+
+    async def publish_chunk(self, chunk: JobChunk) -> None:
+        """Publish a ``job.chunk`` (ephemeral streamed text)."""
+        await self.publish(chunk)
+
+    # -- consuming ----------------------------------------------------------------
+    def durable_subscriber(self, queue: RabbitQueue, exchange: Any) -> Any:
+        """A subscriber on a durable queue with bounded retries and a DLQ."""
+        router = durable_router(queue.name, self.settings)
+        subscriber = router.subscriber(queue, exchange, ack_policy=DURABLE_ACK)
+        self.broker.include_router(router)
+        self.durable_queues.append(queue.name)
+        return subscriber
+
+    def commands(self) -> Any:
+        """The subscriber on ``<service>.commands``; add handlers with ``filter=for_schema``.
+
+        A catch-all is added last when the app is built: a command no handler knows
+        is dead-lettered with a ``job.failed`` naming it, never silently dropped.
+        """
+        if self._commands is None:
+            self._commands = self.durable_subscriber(
+                command_queue(self.service), commands_exchange
+            )
+        return self._commands
+
+    def _add_unknown_command_handler(self) -> None:
+        if self._commands is None or self._unknown_added:
+            return
+        service = self.service
+
+        @self._commands()
+        async def unknown_command(msg: RabbitMessage) -> None:
+            raise UnknownMessageError(f"{service} has no handler for {message_schema(msg)!r}")
+
+        self._unknown_added = True
+
+    # -- LLM ----------------------------------------------------------------------
+    @property
+    def llm(self) -> Any:
+        """The LLM client (built on first use: importing litellm takes seconds)."""
+        if self._llm is None:
+            from shared.contracts.llm import LLMCallCompleted
+            from shared.llm import LLMClient
+
+            self.event_publisher(LLMCallCompleted)
+            self._llm = LLMClient(
+                self.settings, service=self.service, on_call_completed=self._report_llm_call
+            )
+        return self._llm
+
+    async def _report_llm_call(self, payload: Any) -> None:
+        from shared.contracts.llm import LLMCallCompleted
+
+        origin = current_message.get()
+        if isinstance(origin, Message):
+            event = origin.follow(LLMCallCompleted, payload)
+        else:
+            event = LLMCallCompleted(job_id="system", correlation_id="system", payload=payload)
+        await self.publish(event)
+
+    # -- lifecycle ----------------------------------------------------------------
+    async def startup(self) -> None:
+        """Connect, start consumers and the relay (for apps that own the broker, e.g. FastAPI)."""
+        self._add_unknown_command_handler()
+        await self.broker.start()
+        await self._after_startup()
+
+    async def shutdown(self) -> None:
+        """Stop the relay, the broker and the database pool."""
+        await self._on_shutdown()
+        await self.broker.stop()
+        await self._after_shutdown()
+
+    async def _after_startup(self) -> None:
+        try:
+            for queue in self.durable_queues:
+                await declare_failure_path(self.broker, queue)
+            self.relay.start()
+            if self.uses_llm:
+                _ = self.llm  # import litellm now, not inside the first request
+        except Exception:
+            # a half-started worker must not look ready; stop the process instead
+            log.critical("startup failed; stopping", exc_info=True)
+            self.startup_failed = True
+            os.kill(os.getpid(), signal.SIGTERM)
+            raise
+        self.started = True
+
+    async def started_check(self) -> str | None:
+        """Readiness check: None once startup finished."""
+        return None if self.started else "startup not complete"
+
+    async def _on_shutdown(self) -> None:
+        await self.relay.stop()
+
+    async def _after_shutdown(self) -> None:
+        await self.engine.dispose()
+
+    def app(self, title: str) -> AsgiFastStream:
+        """The service's ASGI app: consumers, health, readiness, metrics, AsyncAPI."""
+        self._add_unknown_command_handler()
+        app = make_worker_app(
+            self.broker,
+            title=title,
+            checks=[self.started_check, database_check(self.engine)],
+            logger=logging.getLogger(f"lectern.{self.service}.app"),
+            after_startup=[self._after_startup],
+            on_shutdown=[self._on_shutdown],
+        )
+        app.after_shutdown(self._after_shutdown)
+        return app
+
+    def serve(self, app: AsgiFastStream) -> None:
+        """Serve ``app`` with uvicorn on the configured host and port."""
+        port = self.settings.http_port or 8000
+        uvicorn.run(app, host=self.settings.http_host, port=port, log_config=None)
+        if self.startup_failed:
+            raise SystemExit(1)

@@ -1,0 +1,103 @@
+"""Streaming generated text to clients as ``job.chunk`` events.
+
+Deltas from the LLM are coalesced (every ``min_interval`` seconds or ``max_chars``)
+so a token-per-message stream does not flood the broker and the event log. Chunks
+are ephemeral and published directly; the stored result is announced through the
+outbox. When the LLM client starts a new attempt (a stream cut mid-way), the chunk
+``attempt`` grows and the client discards the text it held for that step.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from faststream.message import StreamMessage
+
+from shared.contracts.base import Message
+from shared.contracts.jobs import JobChunk, JobChunkPayload
+from shared.messaging import ATTEMPT_HEADER
+
+PublishChunk = Callable[[JobChunk], Awaitable[Any]]
+
+
+def delivery_ordinal(msg: StreamMessage[Any] | None) -> int:
+    """How many times this message has been delivered before (0 the first time).
+
+    Counts our own retries (attempt header) and the broker's redeliveries
+    (``x-delivery-count`` on quorum queues), so every delivery gets a higher number.
+    """
+    if msg is None:
+        return 0
+    headers = msg.headers or {}
+    retries = int(headers.get(ATTEMPT_HEADER, 1)) - 1
+    redeliveries = int(headers.get("x-delivery-count", 0) or 0)
+    return max(retries, 0) + redeliveries
+
+
+class ChunkStreamer:
+    """Turns LLM deltas into coalesced ``job.chunk`` events for one step of a job."""
+
+    # each delivery leaves room for this many LLM attempts in the attempt number
+    ATTEMPTS_PER_DELIVERY = 100
+
+    def __init__(
+        self,
+        publish: PublishChunk,
+        origin: Message,
+        *,
+        step: str,
+        course_id: str | None = None,
+        delivery: int = 0,
+        min_interval: float = 0.05,
+        max_chars: int = 400,
+    ) -> None:
+        self.publish = publish
+        self.origin = origin
+        self.step = step
+        self.course_id = course_id
+        self.base_attempt = delivery * self.ATTEMPTS_PER_DELIVERY
+        self.attempt = self.base_attempt + 1
+        self.index = 0
+        self.min_interval = min_interval
+        self.max_chars = max_chars
+        self._buffer: list[str] = []
+        self._size = 0
+        self._last_flush = time.monotonic()
+
+    async def on_delta(self, text: str) -> None:
+        """Buffer a delta; publish when enough time or text has gathered."""
+        self._buffer.append(text)
+        self._size += len(text)
+        now = time.monotonic()
+        if self._size >= self.max_chars or now - self._last_flush >= self.min_interval:
+            await self.flush()
+
+    async def on_attempt(self, attempt: int) -> None:
+        """A new LLM attempt starts: drop unsent text of the old one, number the new one."""
+        self._buffer.clear()
+        self._size = 0
+        self.attempt = self.base_attempt + attempt
+        self.index = 0
+
+    async def flush(self) -> None:
+        """Publish whatever is buffered."""
+        self._last_flush = time.monotonic()
+        if not self._buffer:
+            return
+        text = "".join(self._buffer)
+        self._buffer.clear()
+        self._size = 0
+        chunk = self.origin.follow(
+            JobChunk,
+            JobChunkPayload(
+                step=self.step,
+                text=text,
+                attempt=self.attempt,
+                index=self.index,
+                course_id=self.course_id,
+            ),
+        )
+        self.index += 1
+        await self.publish(chunk)  # type: ignore[arg-type]

@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.processes import Cluster, make_cluster
+
+
+@pytest.fixture(scope="session")
+def cluster(infra: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """All five services running as real processes on the test vhost and database."""
+    log_dir = Path(tmp_path_factory.mktemp("service-logs"))
+    env = {**infra, "LECTERN_RETRY_BASE_DELAY_MS": "100"}
+    cluster = make_cluster(env, log_dir)
+    cluster.start()
+    yield cluster
+    cluster.stop()
