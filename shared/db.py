@@ -7,6 +7,10 @@ to its metadata by :func:`service_metadata`.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -15,8 +19,11 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    delete,
     func,
+    select,
     text,
+    update,
 )
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import (
@@ -62,6 +69,9 @@ def service_metadata(schema: str) -> MetaData:
         Column("consumer", String(200), primary_key=True),
         Column("message_id", String(200), primary_key=True),
         Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        # 'working' while a delivery holds the lease, 'done' once its effects committed
+        Column("status", String(10), nullable=False, server_default="done"),
+        Column("lease_until", DateTime(timezone=True)),
     )
     outbox = Table(
         "outbox",
@@ -84,30 +94,131 @@ def service_metadata(schema: str) -> MetaData:
     return metadata
 
 
-async def already_processed(
-    conn: AsyncConnection | AsyncSession, metadata: MetaData, consumer: str, message_id: str
-) -> bool:
-    """Whether ``consumer`` has recorded ``message_id`` (a cheap check before costly work)."""
-    table = metadata.tables[f"{metadata.schema}.processed_messages"]
-    row = await conn.execute(
-        table.select().where(table.c.consumer == consumer, table.c.message_id == message_id)
-    )
-    return row.first() is not None
+def _processed(metadata: MetaData) -> Table:
+    return metadata.tables[f"{metadata.schema}.processed_messages"]
 
 
 async def claim_message(
     conn: AsyncConnection | AsyncSession, metadata: MetaData, consumer: str, message_id: str
 ) -> bool:
-    """Record ``(consumer, message_id)`` in the caller's transaction.
+    """Record ``(consumer, message_id)`` as done in the caller's transaction.
 
-    Returns False when it was already recorded: the message is a redelivery and the
-    caller must skip its effects (and let the transaction roll back).
+    Returns False when it was already done: the message is a redelivery and the
+    caller must skip its effects (and let the transaction roll back). A lease taken
+    by :class:`WorkLease` for the same message is turned into 'done'.
     """
-    table = metadata.tables[f"{metadata.schema}.processed_messages"]
+    table = _processed(metadata)
+    stmt = insert(table).values(consumer=consumer, message_id=message_id, status="done")
     result = await conn.execute(
-        insert(table)
-        .values(consumer=consumer, message_id=message_id)
-        .on_conflict_do_nothing()
-        .returning(table.c.message_id)
+        stmt.on_conflict_do_update(
+            index_elements=[table.c.consumer, table.c.message_id],
+            set_={"status": "done", "lease_until": None, "processed_at": func.now()},
+            where=table.c.status == "working",
+        ).returning(table.c.message_id)
     )
     return result.first() is not None
+
+
+class WorkLease:
+    """Stops two deliveries of one message from both doing costly work (an LLM call).
+
+    ``acquire`` returns "go" (we hold the lease), "done" (effects already committed:
+    skip) or waits while another live delivery holds it. The holder renews the lease
+    while it works; if it dies, the lease expires and a redelivery takes over.
+    :func:`claim_message` in the final transaction marks the message done.
+    """
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        metadata: MetaData,
+        consumer: str,
+        message_id: str,
+        *,
+        lease_s: float = 30.0,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.table = _processed(metadata)
+        self.consumer = consumer
+        self.message_id = message_id
+        self.lease_s = lease_s
+        self._renewer: asyncio.Task[None] | None = None
+
+    def _until(self) -> Any:
+        return func.now() + text(f"interval '{float(self.lease_s)} seconds'")
+
+    async def _try(self) -> str:
+        t = self.table
+        async with self.sessionmaker() as session, session.begin():
+            stmt = insert(t).values(
+                consumer=self.consumer,
+                message_id=self.message_id,
+                status="working",
+                lease_until=self._until(),
+            )
+            taken = await session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[t.c.consumer, t.c.message_id],
+                    set_={"lease_until": self._until()},
+                    where=(t.c.status == "working") & (t.c.lease_until < func.now()),
+                ).returning(t.c.status)
+            )
+            if taken.first() is not None:
+                return "go"
+            row = (
+                await session.execute(
+                    select(t.c.status).where(
+                        t.c.consumer == self.consumer, t.c.message_id == self.message_id
+                    )
+                )
+            ).first()
+        return "done" if row is not None and row.status == "done" else "busy"
+
+    async def acquire(self, poll_s: float = 0.5) -> bool:
+        """True when this delivery should do the work; False when it is already done."""
+        while True:
+            state = await self._try()
+            if state == "go":
+                self._renewer = asyncio.create_task(self._renew())
+                return True
+            if state == "done":
+                return False
+            await asyncio.sleep(poll_s)  # another delivery is working on it right now
+
+    async def _renew(self) -> None:
+        t = self.table
+        while True:
+            await asyncio.sleep(self.lease_s / 3)
+            async with self.sessionmaker() as session, session.begin():
+                await session.execute(
+                    update(t)
+                    .where(
+                        t.c.consumer == self.consumer,
+                        t.c.message_id == self.message_id,
+                        t.c.status == "working",
+                    )
+                    .values(lease_until=self._until())
+                )
+
+    async def release(self) -> None:
+        """Stop renewing; if the work did not finish, free the lease for a retry now."""
+        if self._renewer is not None:
+            self._renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._renewer
+            self._renewer = None
+        t = self.table
+        async with self.sessionmaker() as session, session.begin():
+            await session.execute(
+                delete(t).where(
+                    t.c.consumer == self.consumer,
+                    t.c.message_id == self.message_id,
+                    t.c.status == "working",
+                )
+            )
+
+    async def __aenter__(self) -> bool:
+        return await self.acquire()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.release()

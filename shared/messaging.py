@@ -89,9 +89,7 @@ def for_schema(cls: type[Message]) -> Callable[[StreamMessage[Any]], bool]:
 
 def _error_text(exc: BaseException) -> str:
     if isinstance(exc, ValidationError):
-        parts = [
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:10]
-        ]
+        parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:10]]
         return "invalid message: " + "; ".join(parts)
     text = str(exc) or type(exc).__name__
     return f"{type(exc).__name__}: {text}"[:1000]
@@ -146,7 +144,11 @@ class RetryMiddleware(BaseMiddleware):
             delay = backoff_seconds(attempt, self.base_delay_ms)
             log.warning(
                 "attempt %s/%s failed on %s, retrying in %.2fs: %s",
-                attempt, self.max_attempts, self.queue, delay, reason,
+                attempt,
+                self.max_attempts,
+                self.queue,
+                delay,
+                reason,
             )
             headers[ATTEMPT_HEADER] = attempt + 1
             await broker.publish(
@@ -159,7 +161,10 @@ class RetryMiddleware(BaseMiddleware):
             return
         log.error(
             "dead-lettering message from %s after %s attempt(s): %s",
-            self.queue, attempt, reason, exc_info=not permanent,
+            self.queue,
+            attempt,
+            reason,
+            exc_info=not permanent,
         )
         headers.update(
             {ERROR_HEADER: reason, FAILED_QUEUE_HEADER: self.queue, ATTEMPT_HEADER: attempt}
@@ -183,9 +188,7 @@ class RetryMiddleware(BaseMiddleware):
             )
 
 
-def job_failed_for(
-    body: bytes, reason: str, *, retryable: bool, attempts: int
-) -> JobFailed | None:
+def job_failed_for(body: bytes, reason: str, *, retryable: bool, attempts: int) -> JobFailed | None:
     """The ``job.failed`` event for a dead-lettered body, if a job can be read from it.
 
     Its message_id derives from the failed message's, so a repeat is deduplicated.

@@ -45,7 +45,9 @@ async def ensure_database(database_url: str, timeout: float = 60.0) -> None:
             break
         except (OSError, asyncpg.PostgresError) as exc:
             if time.monotonic() > deadline:
-                raise SystemExit(f"PostgreSQL at {url.host}:{url.port} is not reachable: {exc}")
+                raise SystemExit(
+                    f"PostgreSQL at {url.host}:{url.port} is not reachable: {exc}"
+                ) from exc
             await asyncio.sleep(1)
     try:
         exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", url.database)

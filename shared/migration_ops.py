@@ -16,6 +16,8 @@ def create_platform_tables(schema: str) -> None:
         sa.Column(
             "processed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
         ),
+        sa.Column("status", sa.String(10), nullable=False, server_default="done"),
+        sa.Column("lease_until", sa.DateTime(timezone=True)),
         schema=schema,
     )
     op.create_table(

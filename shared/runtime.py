@@ -29,6 +29,7 @@ from shared.telemetry import current_message, setup_logging
 from shared.topology import (
     command_queue,
     commands_exchange,
+    dead_letter_exchange,
     declare_failure_path,
     events_exchange,
 )
@@ -113,9 +114,7 @@ class Runtime:
         is dead-lettered with a ``job.failed`` naming it, never silently dropped.
         """
         if self._commands is None:
-            self._commands = self.durable_subscriber(
-                command_queue(self.service), commands_exchange
-            )
+            self._commands = self.durable_subscriber(command_queue(self.service), commands_exchange)
         return self._commands
 
     def _add_unknown_command_handler(self) -> None:
@@ -168,6 +167,8 @@ class Runtime:
 
     async def _after_startup(self) -> None:
         try:
+            for exchange in (commands_exchange, events_exchange, dead_letter_exchange):
+                await self.broker.declare_exchange(exchange)
             for queue in self.durable_queues:
                 await declare_failure_path(self.broker, queue)
             self.relay.start()

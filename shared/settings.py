@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEV_JWT_SECRET = "lectern-development-secret-change-me"  # noqa: S105 - refused outside development
+DEV_JWT_SECRET = "lectern-development-secret-change-me"
 OFFLINE_MODEL = "offline/lectern"
 
 
@@ -30,9 +30,7 @@ class LecternSettings(BaseSettings):
         "development", validation_alias=_env("ENVIRONMENT")
     )
     service_name: str = Field("lectern", validation_alias=_env("SERVICE_NAME"))
-    amqp_url: str = Field(
-        "amqp://guest:guest@127.0.0.1:5672/", validation_alias=_env("AMQP_URL")
-    )
+    amqp_url: str = Field("amqp://guest:guest@127.0.0.1:5672/", validation_alias=_env("AMQP_URL"))
     database_url: str = Field(
         "postgresql+asyncpg://postgres@127.0.0.1:5432/lectern",
         validation_alias=_env("DATABASE_URL"),
@@ -69,8 +67,10 @@ class LecternSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> LecternSettings:
-        if self.environment == "production" and self.jwt_secret == DEV_JWT_SECRET:
-            raise ValueError("LECTERN_JWT_SECRET must be set outside development")
+        if self.environment == "production" and (
+            self.jwt_secret == DEV_JWT_SECRET or len(self.jwt_secret) < 32
+        ):
+            raise ValueError("LECTERN_JWT_SECRET must be set (32+ characters) in production")
         return self
 
     @property

@@ -29,9 +29,7 @@ BROKER_DELIVERY_LIMIT = 10
 
 commands_exchange = RabbitExchange(COMMANDS_EXCHANGE, type=ExchangeType.TOPIC, durable=True)
 events_exchange = RabbitExchange(EVENTS_EXCHANGE, type=ExchangeType.TOPIC, durable=True)
-dead_letter_exchange = RabbitExchange(
-    DEAD_LETTER_EXCHANGE, type=ExchangeType.DIRECT, durable=True
-)
+dead_letter_exchange = RabbitExchange(DEAD_LETTER_EXCHANGE, type=ExchangeType.DIRECT, durable=True)
 gateway_live_exchange = RabbitExchange(
     GATEWAY_LIVE_EXCHANGE, type=ExchangeType.FANOUT, durable=True
 )

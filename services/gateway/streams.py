@@ -137,8 +137,7 @@ class EventLog:
                 .limit(limit)
             )
             return [
-                StoredEvent(job_id=job_id, seq=int(r.seq), event=r.event, body=r.body)
-                for r in rows
+                StoredEvent(job_id=job_id, seq=int(r.seq), event=r.event, body=r.body) for r in rows
             ]
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from services.planner import prompts
 from services.planner.store import chat_messages, courses, metadata
 from shared.contracts.planner import PlanCourse, PlanProposed, PlanProposedPayload
-from shared.db import already_processed, claim_message
+from shared.db import WorkLease, claim_message
 from shared.messaging import PermanentError
 from shared.outbox import enqueue
 from shared.streaming import ChunkStreamer, PublishChunk
@@ -43,37 +43,42 @@ async def plan_course(cmd: PlanCourse, deps: PlannerDeps, *, delivery: int = 0) 
     """
     consumer = "planner.plan_course"
     p = cmd.payload
-    async with deps.sessionmaker() as session:
-        if await already_processed(session, metadata, consumer, cmd.message_id):
+    async with WorkLease(deps.sessionmaker, metadata, consumer, cmd.message_id) as ours:
+        if not ours:
             return False
-        existing = (
-            await session.execute(select(courses).where(courses.c.course_id == p.course_id))
-        ).first()
-        if existing is not None:
-            raise PermanentError(
-                f"course {p.course_id} already exists; choose a new course_id"
+        async with deps.sessionmaker() as session:
+            existing = await session.execute(
+                select(courses.c.course_id).where(courses.c.course_id == p.course_id)
             )
+            if existing.first() is not None:
+                raise PermanentError(f"course {p.course_id} already exists; choose a new course_id")
+        streamer = ChunkStreamer(
+            deps.publish_chunk, cmd, step="welcome_plan", course_id=p.course_id, delivery=delivery
+        )
+        result = await deps.llm.stream(
+            task="welcome_plan",
+            messages=prompts.welcome_messages(p),
+            prompt_name=prompts.WELCOME_PLAN,
+            prompt_version=prompts.WELCOME_PLAN_VERSION,
+            on_delta=streamer.on_delta,
+            on_attempt=streamer.on_attempt,
+            job_id=cmd.job_id,
+            course_id=p.course_id,
+            variables=p.model_dump(mode="json"),
+        )
+        await streamer.flush()
+        await _store_plan(cmd, result, deps, consumer)
+    deps.wake_relay()
+    return True
 
-    streamer = ChunkStreamer(
-        deps.publish_chunk, cmd, step="welcome_plan", course_id=p.course_id, delivery=delivery
-    )
-    result = await deps.llm.stream(
-        task="welcome_plan",
-        messages=prompts.welcome_messages(p),
-        prompt_name=prompts.WELCOME_PLAN,
-        prompt_version=prompts.WELCOME_PLAN_VERSION,
-        on_delta=streamer.on_delta,
-        on_attempt=streamer.on_attempt,
-        job_id=cmd.job_id,
-        course_id=p.course_id,
-        variables=p.model_dump(mode="json"),
-    )
-    await streamer.flush()
 
+async def _store_plan(cmd: PlanCourse, result: Any, deps: PlannerDeps, consumer: str) -> None:
+    """The welcome plan, the course and the plan_proposed event, in one transaction."""
+    p = cmd.payload
     chat_message_id = derived_id(cmd.message_id, "welcome")
     async with deps.sessionmaker() as session, session.begin():
         if not await claim_message(session, metadata, consumer, cmd.message_id):
-            return False  # a concurrent delivery won; our transaction rolls back
+            return  # already done (the lease makes this rare); roll back
         created = await session.execute(
             insert(courses)
             .values(
@@ -119,5 +124,3 @@ async def plan_course(cmd: PlanCourse, deps: PlannerDeps, *, delivery: int = 0) 
                 message_id=derived_id(cmd.message_id, "plan_proposed"),
             ),
         )
-    deps.wake_relay()
-    return True

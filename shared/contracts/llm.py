@@ -71,9 +71,7 @@ class LLMCallCompletedPayload(Payload):
         examples=["rate_limit"],
         max_length=50,
     )
-    attempts: int = Field(
-        description="Attempts made, over all models tried.", examples=[1], ge=0
-    )
+    attempts: int = Field(description="Attempts made, over all models tried.", examples=[1], ge=0)
     fallback_used: bool = Field(
         description="True when a fallback model was tried.", examples=[False]
     )

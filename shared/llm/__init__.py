@@ -57,9 +57,7 @@ def load_litellm() -> ModuleType:
             # litellm prints a "Give Feedback / Get Help" banner on stdout for
             # every exception unless told not to.
             litellm.suppress_debug_info = True
-            if not any(
-                item.get("provider") == PROVIDER for item in litellm.custom_provider_map
-            ):
+            if not any(item.get("provider") == PROVIDER for item in litellm.custom_provider_map):
                 # Rebind rather than append so other registrations stay untouched.
                 litellm.custom_provider_map = [
                     *litellm.custom_provider_map,

@@ -16,7 +16,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from types import ModuleType
@@ -187,8 +187,8 @@ def classify_error(exc: BaseException) -> tuple[ErrorKind, bool]:
 def retry_after_seconds(exc: BaseException) -> float | None:
     """Seconds to wait that the error's ``Retry-After`` header asks for, if any.
 
-    litellm keeps the provider's headers on ``litellm_response_headers``; its
-    ``RateLimitError.response`` is rebuilt and (since 1.100) drops them.
+    litellm (1.100.5) keeps the provider's headers on ``litellm_response_headers``;
+    the ``response`` of its ``RateLimitError`` is rebuilt without them.
     """
     sources = (
         getattr(exc, "litellm_response_headers", None),
@@ -276,8 +276,10 @@ def _with_system_suffix(messages: list[dict[str, Any]], suffix: str) -> list[dic
 def _preview(value: Any, limit: int) -> str:
     if value is None:
         return ""
-    text = value if isinstance(value, str) else json.dumps(
-        value, ensure_ascii=False, default=str, sort_keys=True
+    text = (
+        value
+        if isinstance(value, str)
+        else json.dumps(value, ensure_ascii=False, default=str, sort_keys=True)
     )
     return text[:limit]
 
@@ -415,15 +417,13 @@ class LLMClient:
             return first_check.value, first
 
         error = first_check.error[:_REPAIR_ERROR_MAX]
-        repair_call = _Call(
-            **{
-                **call.__dict__,
-                "messages": [
-                    *prepared,
-                    {"role": "assistant", "content": first.text},
-                    {"role": "user", "content": REPAIR_INSTRUCTION.format(error=error)},
-                ],
-            }
+        repair_call = replace(
+            call,
+            messages=[
+                *prepared,
+                {"role": "assistant", "content": first.text},
+                {"role": "user", "content": REPAIR_INSTRUCTION.format(error=error)},
+            ],
         )
         second, second_check = await self._invoke(
             repair_call,
@@ -478,9 +478,7 @@ class LLMClient:
         last_kind: ErrorKind = "provider_error"
         last_retryable = False
 
-        with self._tracer.start_as_current_span(
-            f"chat {requested}", kind=SpanKind.CLIENT
-        ) as span:
+        with self._tracer.start_as_current_span(f"chat {requested}", kind=SpanKind.CLIENT) as span:
             self._start_span(span, call, requested)
             trace_id = _trace_id(span)
             for index, model in enumerate(models):
@@ -603,7 +601,11 @@ class LLMClient:
             marker = task_marker(call.task)
             for message in messages:
                 if message.get("role") == "system":
-                    message["content"] = f"{marker}\n{message.get('content') or ''}"
+                    content = message.get("content")
+                    if isinstance(content, list):
+                        message["content"] = [{"type": "text", "text": marker}, *content]
+                    else:
+                        message["content"] = f"{marker}\n{content or ''}"
                     break
             else:
                 messages.insert(0, {"role": "system", "content": marker})

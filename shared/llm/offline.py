@@ -108,9 +108,7 @@ def _text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "\n".join(
-            str(part.get("text", "")) for part in content if isinstance(part, dict)
-        )
+        return "\n".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
     return "" if content is None else str(content)
 
 
@@ -280,8 +278,7 @@ def render_plan(profile: Profile) -> str:
     lines = [
         f"# {profile.topic} — course plan",
         "",
-        f"This {_fmt_hours(profile.duration_hours)}-hour course on {profile.topic} "
-        f"{intro_level}.",
+        f"This {_fmt_hours(profile.duration_hours)}-hour course on {profile.topic} {intro_level}.",
     ]
     if profile.expectations:
         lines.append(
@@ -360,6 +357,8 @@ def summarise_chat(messages: list[dict[str, Any]]) -> str:
 # --------------------------------------------------------------------------- modules
 
 _MODULE_LINE_RE = re.compile(r"^\s*(\d{1,2})[.)]\s+(.+?)\s*$", re.MULTILINE)
+# Em dash, en dash or hyphen: the separators people put between title and description.
+_DASHES = "\u2014\u2013"
 _HOURS_RE = re.compile(r"\(?\s*(\d+(?:[.,]\d+)?)\s*(?:h|hrs?|hours?)\b\.?\s*\)?", re.IGNORECASE)
 
 
@@ -377,17 +376,15 @@ def parse_modules(plan: str) -> list[dict[str, Any]]:
         hours = _as_float(hours_match.group(1), 2.0) if hours_match else None
         if hours_match:
             body = (body[: hours_match.start()] + body[hours_match.end() :]).strip()
-        bold = re.match(r"\*\*(.+?)\*\*\s*[—–:-]?\s*(.*)", body)
+        bold = re.match(rf"\*\*(.+?)\*\*\s*[{_DASHES}:-]?\s*(.*)", body)
         if bold:
             title, description = bold.group(1), bold.group(2)
         else:
-            parts = re.split(r"\s[—–-]\s|:\s", body, maxsplit=1)
+            parts = re.split(rf"\s[{_DASHES}-]\s|:\s", body, maxsplit=1)
             title, description = parts[0], parts[1] if len(parts) > 1 else ""
         title = title.strip(" *")
         if title:
-            modules.append(
-                {"title": title, "description": description.strip(), "hours": hours}
-            )
+            modules.append({"title": title, "description": description.strip(), "hours": hours})
     return modules
 
 
@@ -640,9 +637,7 @@ def quiz(messages: list[dict[str, Any]]) -> dict[str, Any]:
             }
             for index, option in enumerate(texts)
         ]
-        questions.append(
-            {"question": question, "options": options, "correct_index": correct_index}
-        )
+        questions.append({"question": question, "options": options, "correct_index": correct_index})
     return {"title": f"Quiz: {subject}", "questions": questions}
 
 
@@ -785,9 +780,7 @@ def example_for_schema(
         kind = next((k for k in kind if k != "null"), "null")
     if kind == "object" or "properties" in schema:
         properties = schema.get("properties", {})
-        return {
-            name: example_for_schema(sub, root, depth + 1) for name, sub in properties.items()
-        }
+        return {name: example_for_schema(sub, root, depth + 1) for name, sub in properties.items()}
     if kind == "array":
         items = schema.get("items", {})
         count = max(1, int(schema.get("minItems", 1)))
@@ -858,8 +851,10 @@ def generate(messages: list[dict[str, Any]]) -> str:
         return _broken(text) if _wants_broken_json(messages) else text
     last = _one_line(_last(messages, "user"), 500)
     label = f"task {task!r}" if task else "no task"
-    return f"Offline model ({label}). You said: \"{last}\"\n" if last else (
-        f"Offline model ({label}). How can I help?\n"
+    return (
+        f'Offline model ({label}). You said: "{last}"\n'
+        if last
+        else (f"Offline model ({label}). How can I help?\n")
     )
 
 

@@ -62,8 +62,11 @@ async def test_plan_streams_over_sse_and_resumes(cluster: Cluster) -> None:
         assert [e.id for e in resumed] == [e.id for e in events[2:]]
 
         # the job's status followed its final event
-        job = (await client.get(f"/v1/jobs/{accepted['job_id']}",
-                                headers={"Authorization": f"Bearer {token}"})).json()
+        job = (
+            await client.get(
+                f"/v1/jobs/{accepted['job_id']}", headers={"Authorization": f"Bearer {token}"}
+            )
+        ).json()
         assert job["status"] == "completed"
 
 
@@ -75,8 +78,9 @@ async def test_bad_input_names_the_field(cluster: Cluster) -> None:
         assert resp.status_code == 422
         assert ["body", "level"] in [d["loc"] for d in resp.json()["detail"]]
 
-        resp = await client.post("/v1/courses", json={**PROFILE, "duration_hours": -1},
-                                 headers=auth)
+        resp = await client.post(
+            "/v1/courses", json={**PROFILE, "duration_hours": -1}, headers=auth
+        )
         assert resp.status_code == 422
         assert ["body", "duration_hours"] in [d["loc"] for d in resp.json()["detail"]]
 
@@ -95,8 +99,9 @@ async def test_bad_input_names_the_field(cluster: Cluster) -> None:
 async def test_unknown_and_foreign_jobs_are_404(cluster: Cluster) -> None:
     async with httpx.AsyncClient(base_url=cluster.gateway, timeout=30) as client:
         alice, bob = await guest_token(client), await guest_token(client)
-        resp = await client.get("/v1/jobs/no-such-job/events",
-                                headers={"Authorization": f"Bearer {alice}"})
+        resp = await client.get(
+            "/v1/jobs/no-such-job/events", headers={"Authorization": f"Bearer {alice}"}
+        )
         assert resp.status_code == 404
         assert "no-such-job" in resp.json()["detail"]
 
@@ -116,7 +121,8 @@ async def test_every_llm_call_reaches_the_execution_log(cluster: Cluster) -> Non
         for _ in range(50):
             rows = await conn.fetch(
                 "SELECT task, prompt_name, status, output_tokens FROM prompts.executions "
-                "WHERE job_id = $1", accepted["job_id"],
+                "WHERE job_id = $1",
+                accepted["job_id"],
             )
             if rows:
                 break
@@ -138,7 +144,9 @@ async def test_metrics_and_asyncapi_are_served(cluster: Cluster) -> None:
             assert "faststream_" in metrics or "python_info" in metrics
             doc = await client.get(f"{svc.url}/docs/asyncapi.json")
             assert doc.status_code == 200, name
-        planner_doc = json.dumps((await client.get(f"{cluster['planner'].url}/docs/asyncapi.json")).json())
+        planner_doc = json.dumps(
+            (await client.get(f"{cluster['planner'].url}/docs/asyncapi.json")).json()
+        )
         assert "planner.plan_course" in planner_doc
         gw = await client.get(f"{cluster.gateway}/metrics")
         assert gw.status_code == 200

@@ -106,8 +106,5 @@ class Cluster:
 def make_cluster(env: dict[str, str], log_dir: Path) -> Cluster:
     log_dir.mkdir(parents=True, exist_ok=True)
     return Cluster(
-        {
-            name: Service(name, free_port(), dict(env), log_dir / f"{name}.log")
-            for name in SERVICES
-        }
+        {name: Service(name, free_port(), dict(env), log_dir / f"{name}.log") for name in SERVICES}
     )

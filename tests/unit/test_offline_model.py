@@ -134,16 +134,22 @@ def test_refine_plan_keeps_the_plan_and_quotes_the_request() -> None:
     assert refined.startswith(plan.rstrip())
     assert "## Changes" in refined and request in refined
     # A second refinement adds to the same section.
-    again = generate([*messages, {"role": "assistant", "content": refined},
-                      {"role": "user", "content": "Shorter please"}])
+    again = generate(
+        [
+            *messages,
+            {"role": "assistant", "content": refined},
+            {"role": "user", "content": "Shorter please"},
+        ]
+    )
     assert again.count("## Changes") == 1 and "Shorter please" in again
 
 
 def test_summarise_chat_is_short() -> None:
     plan = generate(conversation("welcome_plan", ("user", PROFILE_JSON)))
     summary = generate(
-        conversation("summarise_chat", ("user", PROFILE_JSON), ("assistant", plan),
-                     ("user", "more practice"))
+        conversation(
+            "summarise_chat", ("user", PROFILE_JSON), ("assistant", plan), ("user", "more practice")
+        )
     )
     assert "summary" in summary.lower() and "more practice" in summary
     assert len(summary) < 1500
@@ -151,8 +157,9 @@ def test_summarise_chat_is_short() -> None:
 
 def test_finalise_modules_follows_the_plan() -> None:
     plan = generate(conversation("welcome_plan", ("user", PROFILE_JSON)))
-    messages = conversation("finalise_modules", ("user", PROFILE_JSON), ("assistant", plan),
-                            ("user", "Looks good"))
+    messages = conversation(
+        "finalise_modules", ("user", PROFILE_JSON), ("assistant", plan), ("user", "Looks good")
+    )
     text = generate(messages)
     assert text == generate(messages)
     modules = Modules.model_validate_json(text).modules
@@ -207,12 +214,17 @@ def test_coding_exercise_reference_solution_passes_its_tests() -> None:
 
 def test_grade_and_recommendation() -> None:
     good = json.loads(
-        generate(conversation("grade_answer", ("user", "answer: a loop repeats code\n"
-                                                       "expected: a loop repeats code")))
+        generate(
+            conversation(
+                "grade_answer",
+                ("user", "answer: a loop repeats code\nexpected: a loop repeats code"),
+            )
+        )
     )
     poor = json.loads(
-        generate(conversation("grade_answer", ("user", "answer: no idea\n"
-                                                       "expected: a loop repeats code")))
+        generate(
+            conversation("grade_answer", ("user", "answer: no idea\nexpected: a loop repeats code"))
+        )
     )
     assert good["score"] == 1.0 and 0 <= poor["score"] < 0.5 and poor["feedback"]
     actions = [
@@ -225,8 +237,12 @@ def test_grade_and_recommendation() -> None:
 def test_revise_lesson_adds_revision_notes() -> None:
     lesson = generate(conversation("write_lesson", ("user", "title: Python loops")))
     revised = generate(
-        conversation("revise_lesson", ("user", "title: Python loops"), ("assistant", lesson),
-                     ("user", "Explain while loops too"))
+        conversation(
+            "revise_lesson",
+            ("user", "title: Python loops"),
+            ("assistant", lesson),
+            ("user", "Explain while loops too"),
+        )
     )
     assert revised.startswith(lesson.rstrip())
     assert "## Revision notes" in revised and "Explain while loops too" in revised
@@ -244,8 +260,10 @@ def test_unknown_task_and_missing_marker_echo() -> None:
 def test_unknown_task_with_schema_answers_schema_shaped_json() -> None:
     schema = json.dumps(Modules.model_json_schema())
     messages = [
-        {"role": "system", "content": f"{task_marker('other')}\nAnswer. {JSON_SCHEMA_HEADER}\n"
-                                      f"{schema}"},
+        {
+            "role": "system",
+            "content": f"{task_marker('other')}\nAnswer. {JSON_SCHEMA_HEADER}\n{schema}",
+        },
         {"role": "user", "content": "go"},
     ]
     Modules.model_validate_json(generate(messages))
@@ -255,16 +273,22 @@ def test_invalid_json_hooks() -> None:
     always = conversation("quiz", ("user", f"title: X {HOOK_INVALID_JSON}"))
     with pytest.raises(ValueError):
         json.loads(generate(always))
-    repaired_always = [*always, {"role": "assistant", "content": "{"},
-                       {"role": "user", "content": "please repair"}]
+    repaired_always = [
+        *always,
+        {"role": "assistant", "content": "{"},
+        {"role": "user", "content": "please repair"},
+    ]
     with pytest.raises(ValueError):
         json.loads(generate(repaired_always))
 
     once = conversation("quiz", ("user", f"title: X {HOOK_INVALID_JSON_ONCE}"))
     with pytest.raises(ValueError):
         json.loads(generate(once))
-    repair = [*once, {"role": "assistant", "content": "{"},
-              {"role": "user", "content": "Please repair it."}]
+    repair = [
+        *once,
+        {"role": "assistant", "content": "{"},
+        {"role": "user", "content": "Please repair it."},
+    ]
     Quiz.model_validate_json(generate(repair))
 
 
@@ -284,7 +308,9 @@ async def test_through_litellm_streaming_with_latency_and_failure(
 
     started = time.perf_counter()
     response = await litellm.acompletion(
-        model="offline/lectern", messages=messages, stream=True,
+        model="offline/lectern",
+        messages=messages,
+        stream=True,
         stream_options={"include_usage": True},
     )
     pieces, usage = [], None

@@ -36,10 +36,14 @@ async def create_course(body: CreateCourse, request: Request, who: CurrentPrinci
     """Create a course: the planner streams a welcome plan as the job's events."""
     runtime = request.app.state.runtime
     course_id, job_id = new_id(), new_id()
-    final = ["course.ready", "job.failed"] if body.auto_finalize else [
-        "course.plan_proposed",
-        "job.failed",
-    ]
+    final = (
+        ["course.ready", "job.failed"]
+        if body.auto_finalize
+        else [
+            "course.plan_proposed",
+            "job.failed",
+        ]
+    )
     command = PlanCourse(
         job_id=job_id,
         correlation_id=job_id,
@@ -70,6 +74,4 @@ async def create_course(body: CreateCourse, request: Request, who: CurrentPrinci
             status.HTTP_503_SERVICE_UNAVAILABLE,
             detail="the message broker did not accept the request; try again shortly",
         ) from exc
-    return Accepted(
-        course_id=course_id, job_id=job_id, events_url=f"/v1/jobs/{job_id}/events"
-    )
+    return Accepted(course_id=course_id, job_id=job_id, events_url=f"/v1/jobs/{job_id}/events")
