@@ -7,7 +7,6 @@ from fastapi import HTTPException
 from services.gateway.auth import Principal, issue_token, verify_token
 from shared.settings import LecternSettings
 
-
 SECRET = "s3cret-" * 6
 
 
