@@ -25,6 +25,7 @@ stop() {
   echo; echo "==> stopping Lectern"
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  exit 0
 }
 trap stop INT TERM EXIT
 
