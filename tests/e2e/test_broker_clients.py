@@ -26,6 +26,23 @@ async def _wait_rows(conn: asyncpg.Connection, sql: str, *args: object, settle: 
     return await conn.fetch(sql, *args)
 
 
+async def publish_command(amqp_url: str, body: dict, *, times: int = 1) -> None:
+    """Publish ``body`` to lectern.commands as a plain AMQP client would (confirms on)."""
+    conn = await aio_pika.connect(amqp_url)
+    async with conn:
+        channel = await conn.channel(publisher_confirms=True, on_return_raises=True)
+        exchange = await channel.get_exchange("lectern.commands")
+        for _ in range(times):
+            await exchange.publish(
+                aio_pika.Message(
+                    json.dumps(body).encode(),
+                    content_type="application/json",
+                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                ),
+                routing_key="planner.plan_course",
+            )
+
+
 async def test_redelivered_command_produces_no_second_plan(
     cluster: Cluster, infra: dict[str, str]
 ) -> None:
@@ -44,19 +61,8 @@ async def test_redelivered_command_produces_no_second_plan(
             "language": "en",
         },
     }
-    conn = await aio_pika.connect(infra["AMQP_URL"])
-    async with conn:
-        channel = await conn.channel(publisher_confirms=True, on_return_raises=True)
-        exchange = await channel.get_exchange("lectern.commands")
-        for _ in range(2):  # the same message twice, as a redelivery would bring it
-            await exchange.publish(
-                aio_pika.Message(
-                    json.dumps(command).encode(),
-                    content_type="application/json",
-                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                ),
-                routing_key="planner.plan_course",
-            )
+    # the same message twice, as a redelivery would bring it
+    await publish_command(infra["AMQP_URL"], command, times=2)
 
     db = await asyncpg.connect(DATABASE_URL.replace("+asyncpg", ""))
     try:
@@ -82,23 +88,15 @@ async def test_redelivered_command_produces_no_second_plan(
 
 async def test_unknown_command_gets_job_failed(cluster: Cluster, infra: dict[str, str]) -> None:
     job_id = str(uuid.uuid4())
-    conn = await aio_pika.connect(infra["AMQP_URL"])
-    async with conn:
-        channel = await conn.channel(publisher_confirms=True, on_return_raises=True)
-        exchange = await channel.get_exchange("lectern.commands")
-        await exchange.publish(
-            aio_pika.Message(
-                json.dumps(
-                    {
-                        "job_id": job_id,
-                        "correlation_id": "x",
-                        "schema": "planner.plan_course.v9",
-                        "payload": {},
-                    }
-                ).encode()
-            ),
-            routing_key="planner.plan_course",
-        )
+    await publish_command(
+        infra["AMQP_URL"],
+        {
+            "job_id": job_id,
+            "correlation_id": "x",
+            "schema": "planner.plan_course.v9",
+            "payload": {},
+        },
+    )
     db = await asyncpg.connect(DATABASE_URL.replace("+asyncpg", ""))
     try:
         failed = await _wait_rows(
