@@ -1,10 +1,12 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 
+from tests.conftest import DATABASE_URL
 from tests.support.processes import Cluster, make_cluster
 
 
@@ -17,3 +19,13 @@ def cluster(infra: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> 
     cluster.start()
     yield cluster
     cluster.stop()
+
+
+@pytest.fixture
+async def db() -> AsyncIterator[asyncpg.Connection]:
+    """A plain connection to the test database, to check what the services stored."""
+    conn = await asyncpg.connect(DATABASE_URL.replace("+asyncpg", ""))
+    try:
+        yield conn
+    finally:
+        await conn.close()

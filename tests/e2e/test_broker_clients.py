@@ -10,7 +10,6 @@ import aio_pika
 import asyncpg
 import pytest
 
-from tests.conftest import DATABASE_URL
 from tests.support.processes import Cluster
 
 pytestmark = pytest.mark.e2e
@@ -44,7 +43,7 @@ async def publish_command(amqp_url: str, body: dict, *, times: int = 1) -> None:
 
 
 async def test_redelivered_command_produces_no_second_plan(
-    cluster: Cluster, infra: dict[str, str]
+    cluster: Cluster, infra: dict[str, str], db: asyncpg.Connection
 ) -> None:
     job_id, course_id, message_id = (str(uuid.uuid4()) for _ in range(3))
     command = {
@@ -64,29 +63,25 @@ async def test_redelivered_command_produces_no_second_plan(
     # the same message twice, as a redelivery would bring it
     await publish_command(infra["AMQP_URL"], command, times=2)
 
-    db = await asyncpg.connect(DATABASE_URL.replace("+asyncpg", ""))
-    try:
-        proposed = await _wait_rows(
-            db,
-            "SELECT body FROM gateway.events WHERE job_id = $1 AND event = $2",
-            job_id,
-            "course.plan_proposed",
-        )
-        assert len(proposed) == 1, "one plan, however often the command is delivered"
-        body = json.loads(proposed[0]["body"])
-        assert body["correlation_id"] == "lms-42" and body["tenant_id"] == "acme"
-        assert body["causation_id"] == message_id
-        calls = await db.fetch("SELECT id FROM prompts.executions WHERE job_id = $1", job_id)
-        assert len(calls) == 1, "the LLM was paid once"
-        chats = await db.fetch(
-            "SELECT id FROM planner.chat_messages WHERE course_id = $1", course_id
-        )
-        assert len(chats) == 1
-    finally:
-        await db.close()
+    proposed = await _wait_rows(
+        db,
+        "SELECT body FROM gateway.events WHERE job_id = $1 AND event = $2",
+        job_id,
+        "course.plan_proposed",
+    )
+    assert len(proposed) == 1, "one plan, however often the command is delivered"
+    body = json.loads(proposed[0]["body"])
+    assert body["correlation_id"] == "lms-42" and body["tenant_id"] == "acme"
+    assert body["causation_id"] == message_id
+    calls = await db.fetch("SELECT id FROM prompts.executions WHERE job_id = $1", job_id)
+    assert len(calls) == 1, "the LLM was paid once"
+    chats = await db.fetch("SELECT id FROM planner.chat_messages WHERE course_id = $1", course_id)
+    assert len(chats) == 1
 
 
-async def test_unknown_command_gets_job_failed(cluster: Cluster, infra: dict[str, str]) -> None:
+async def test_unknown_command_gets_job_failed(
+    cluster: Cluster, infra: dict[str, str], db: asyncpg.Connection
+) -> None:
     job_id = str(uuid.uuid4())
     await publish_command(
         infra["AMQP_URL"],
@@ -97,16 +92,12 @@ async def test_unknown_command_gets_job_failed(cluster: Cluster, infra: dict[str
             "payload": {},
         },
     )
-    db = await asyncpg.connect(DATABASE_URL.replace("+asyncpg", ""))
-    try:
-        failed = await _wait_rows(
-            db,
-            "SELECT body FROM gateway.events WHERE job_id = $1 AND event = 'job.failed'",
-            job_id,
-            settle=0.5,
-        )
-    finally:
-        await db.close()
+    failed = await _wait_rows(
+        db,
+        "SELECT body FROM gateway.events WHERE job_id = $1 AND event = 'job.failed'",
+        job_id,
+        settle=0.5,
+    )
     assert len(failed) == 1
     payload = json.loads(failed[0]["body"])["payload"]
     assert "planner.plan_course.v9" in payload["reason"]
