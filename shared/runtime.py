@@ -14,7 +14,7 @@ from typing import Any
 
 import uvicorn
 from faststream.asgi import AsgiFastStream
-from faststream.rabbit import RabbitMessage, RabbitPublisher, RabbitQueue
+from faststream.rabbit import Channel, RabbitMessage, RabbitPublisher, RabbitQueue
 from sqlalchemy import MetaData
 
 from shared.asgi import database_check, make_worker_app
@@ -24,12 +24,14 @@ from shared.contracts.jobs import JobChunk, JobFailed
 from shared.db import make_engine, make_sessionmaker
 from shared.messaging import UnknownMessageError, message_schema
 from shared.outbox import OutboxRelay
+from shared.rpc import RpcServer
 from shared.settings import LecternSettings, get_settings
 from shared.telemetry import current_message, setup_logging
 from shared.topology import (
     command_queue,
     commands_exchange,
     dead_letter_exchange,
+    declare_command_queue,
     declare_failure_path,
     events_exchange,
 )
@@ -52,10 +54,12 @@ class Runtime:
         self.metadata = metadata
         self.publishers: dict[str, RabbitPublisher] = {}
         self.durable_queues: list[str] = []
+        self.command_targets: list[str] = []
         self.relay = OutboxRelay(self.sessionmaker, metadata, self.broker, self.publishers)
         self._llm: Any = None
         self._commands: Any = None
-        self._unknown_added = False
+        self._finished = False
+        self.rpc = RpcServer(service)  # queries: ``@runtime.rpc.query("get_course")``
         self.uses_llm = False
         self.started = False
         self.startup_failed = False  # set by services that call the LLM: warmed at startup
@@ -98,11 +102,26 @@ class Runtime:
         """Publish a ``job.chunk`` (ephemeral streamed text)."""
         await self.publish(chunk)
 
+    def sends_commands_to(self, service: str) -> None:
+        """Declare ``service``'s command queue at startup, so commands wait there while
+        it is down instead of being unroutable."""
+        if service not in self.command_targets:
+            self.command_targets.append(service)
+
     # -- consuming ----------------------------------------------------------------
-    def durable_subscriber(self, queue: RabbitQueue, exchange: Any) -> Any:
-        """A subscriber on a durable queue with bounded retries and a DLQ."""
+    def durable_subscriber(
+        self, queue: RabbitQueue, exchange: Any, *, ordered: bool = False
+    ) -> Any:
+        """A subscriber on a durable queue with bounded retries and a DLQ.
+
+        Handlers run concurrently, up to the prefetch count; ``ordered`` handles one
+        message at a time, in queue order (pair it with an ``ordered`` queue).
+        """
         router = durable_router(queue.name, self.settings)
-        subscriber = router.subscriber(queue, exchange, ack_policy=DURABLE_ACK)
+        channel = Channel(prefetch_count=1, publisher_confirms=True, on_return_raises=True)
+        subscriber = router.subscriber(
+            queue, exchange, ack_policy=DURABLE_ACK, channel=channel if ordered else None
+        )
         self.broker.include_router(router)
         self.durable_queues.append(queue.name)
         return subscriber
@@ -117,16 +136,20 @@ class Runtime:
             self._commands = self.durable_subscriber(command_queue(self.service), commands_exchange)
         return self._commands
 
-    def _add_unknown_command_handler(self) -> None:
-        if self._commands is None or self._unknown_added:
+    def _finish_subscribers(self) -> None:
+        """Add what goes last: the unknown-command catch-all and the RPC dispatcher."""
+        if self._finished:
+            return
+        self._finished = True
+        if self.rpc.handlers:
+            self.rpc.attach(self.broker)
+        if self._commands is None:
             return
         service = self.service
 
         @self._commands()
         async def unknown_command(msg: RabbitMessage) -> None:
             raise UnknownMessageError(f"{service} has no handler for {message_schema(msg)!r}")
-
-        self._unknown_added = True
 
     # -- LLM ----------------------------------------------------------------------
     @property
@@ -155,7 +178,7 @@ class Runtime:
     # -- lifecycle ----------------------------------------------------------------
     async def startup(self) -> None:
         """Connect, start consumers and the relay (for apps that own the broker, e.g. FastAPI)."""
-        self._add_unknown_command_handler()
+        self._finish_subscribers()
         await self.broker.start()
         await self._after_startup()
 
@@ -171,9 +194,11 @@ class Runtime:
                 await self.broker.declare_exchange(exchange)
             for queue in self.durable_queues:
                 await declare_failure_path(self.broker, queue)
+            for service in self.command_targets:
+                await declare_command_queue(self.broker, service)
             self.relay.start()
             if self.uses_llm:
-                _ = self.llm  # import litellm now, not inside the first request
+                await self.llm.warm_up()  # import litellm now, not inside the first request
         except Exception:
             # a half-started worker must not look ready; stop the process instead
             log.critical("startup failed; stopping", exc_info=True)
@@ -194,7 +219,7 @@ class Runtime:
 
     def app(self, title: str) -> AsgiFastStream:
         """The service's ASGI app: consumers, health, readiness, metrics, AsyncAPI."""
-        self._add_unknown_command_handler()
+        self._finish_subscribers()
         app = make_worker_app(
             self.broker,
             title=title,

@@ -53,13 +53,20 @@ def _durable_args(name: str) -> dict[str, Any]:
     }
 
 
-def durable_queue(name: str, routing_key: str) -> RabbitQueue:
-    """A durable quorum queue with dead-lettering, bound with ``routing_key``."""
+def durable_queue(name: str, routing_key: str, *, ordered: bool = False) -> RabbitQueue:
+    """A durable quorum queue with dead-lettering, bound with ``routing_key``.
+
+    ``ordered``: one consumer at a time (single active consumer), for consumers that
+    must see messages in queue order even with several replicas.
+    """
+    arguments = _durable_args(name)
+    if ordered:
+        arguments["x-single-active-consumer"] = True
     return RabbitQueue(
         name,
         queue_type=QueueType.QUORUM,
         durable=True,
-        arguments=_durable_args(name),  # type: ignore[arg-type]
+        arguments=arguments,  # type: ignore[arg-type]
         routing_key=routing_key,
     )
 
@@ -69,9 +76,9 @@ def command_queue(service: str) -> RabbitQueue:
     return durable_queue(f"{service}.commands", f"{service}.*")
 
 
-def event_queue(name: str, routing_key: str) -> RabbitQueue:
+def event_queue(name: str, routing_key: str, *, ordered: bool = False) -> RabbitQueue:
     """A subscriber's own durable queue on ``lectern.events``."""
-    return durable_queue(name, routing_key)
+    return durable_queue(name, routing_key, ordered=ordered)
 
 
 def rpc_queue(service: str) -> RabbitQueue:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
-import subprocess
 
 import pytest
+
+from tests.support.infra import reset_database, reset_vhost
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
@@ -27,41 +27,16 @@ def _amqp_url() -> str:
     return f"{AMQP_BASE}/{TEST_VHOST}"
 
 
-def _reset_vhost() -> None:
-    ctl = shutil.which("rabbitmqctl")
-    if ctl is None:
-        pytest.exit("rabbitmqctl not found: the tests need a local RabbitMQ (make test sets it up)")
-    subprocess.run([ctl, "-q", "delete_vhost", TEST_VHOST], capture_output=True, check=False)
-    subprocess.run([ctl, "-q", "add_vhost", TEST_VHOST], check=True, capture_output=True)
-    subprocess.run(
-        [ctl, "-q", "set_permissions", "-p", TEST_VHOST, "guest", ".*", ".*", ".*"],
-        check=True,
-        capture_output=True,
-    )
-
-
-async def _reset_database() -> None:
-    import asyncpg
-
-    admin = await asyncpg.connect(f"postgresql://{PG}/postgres")
-    try:
-        await admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
-            TEST_DB,
-        )
-        await admin.execute(f'DROP DATABASE IF EXISTS "{TEST_DB}"')
-        await admin.execute(f'CREATE DATABASE "{TEST_DB}"')
-    finally:
-        await admin.close()
-
-
 @pytest.fixture(scope="session")
 def infra() -> dict[str, str]:
     """A fresh test database (migrated) and virtual host; their URLs."""
     from shared.migrate import migrate
 
-    _reset_vhost()
-    asyncio.run(_reset_database())
+    try:
+        reset_vhost(TEST_VHOST)
+    except FileNotFoundError as exc:
+        pytest.exit(str(exc))
+    asyncio.run(reset_database(PG, TEST_DB))
     migrate(DATABASE_URL)
     env = {
         "DATABASE_URL": DATABASE_URL,

@@ -11,16 +11,19 @@ from fastapi.responses import JSONResponse, Response
 from faststream.specification import AsyncAPI
 
 from services.gateway import handlers
-from services.gateway.routes import auth, courses, jobs
+from services.gateway.routes import auth, courses, jobs, lessons
 from services.gateway.store import metadata
 from services.gateway.streams import EventHub, EventLog
 from shared.asgi import database_check, metrics_response, readiness
-from shared.contracts.planner import PlanCourse
+from shared.contracts.content import ReviseLesson
+from shared.contracts.planner import FinalizeCourse, PlanCourse, RefinePlan
 from shared.runtime import Runtime
-from shared.topology import declare_command_queue
 
 runtime = Runtime("gateway", metadata)
-runtime.command_publisher(PlanCourse)
+for command in (PlanCourse, RefinePlan, FinalizeCourse, ReviseLesson):
+    runtime.command_publisher(command)
+runtime.sends_commands_to("planner")
+runtime.sends_commands_to("content")
 hub = EventHub()
 event_log = EventLog(runtime.sessionmaker)
 handlers.register(runtime, event_log, hub)
@@ -30,8 +33,6 @@ asyncapi = AsyncAPI(runtime.broker, title="Lectern gateway", version="1.0.0")
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await runtime.startup()
-    # commands wait in their queue while a service is down, instead of being unroutable
-    await declare_command_queue(runtime.broker, "planner")
     yield
     await runtime.shutdown()
 
@@ -48,6 +49,7 @@ app.state.hub = hub
 app.state.event_log = event_log
 app.include_router(auth.router)
 app.include_router(courses.router)
+app.include_router(lessons.router)
 app.include_router(jobs.router)
 
 

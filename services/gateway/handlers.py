@@ -19,7 +19,11 @@ def register(runtime: Runtime, event_log: EventLog, hub: EventHub) -> None:
         title="gateway.live:publish",
         description="A stored event with its sequence number, for every gateway replica.",
     )
-    log_sub = runtime.durable_subscriber(event_queue("gateway.event-log", "#"), events_exchange)
+    # one at a time, in queue order: an event's sequence number must follow causality
+    # (every lesson.written is queued before the course.ready it leads to)
+    log_sub = runtime.durable_subscriber(
+        event_queue("gateway.event-log", "#", ordered=True), events_exchange, ordered=True
+    )
 
     @log_sub
     async def store_event(body: dict[str, Any]) -> None:

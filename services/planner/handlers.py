@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from faststream.rabbit import RabbitMessage
 
-from services.planner import service
-from shared.contracts.planner import PlanCourse, PlanProposed
+from services.planner import course_process, queries, service
+from shared.contracts.content import LessonWritten, WriteLesson
+from shared.contracts.course import CourseProgress, CourseReady, PlanFinalized
+from shared.contracts.jobs import JobFailed
+from shared.contracts.planner import FinalizeCourse, PlanCourse, PlanProposed, RefinePlan
 from shared.messaging import for_schema
 from shared.runtime import Runtime
 from shared.streaming import delivery_ordinal
 from shared.telemetry import job_context
+from shared.topology import event_queue, events_exchange
 
 
 def register(runtime: Runtime) -> None:
-    """Attach the planner's subscribers and publishers to ``runtime``."""
-    runtime.event_publisher(PlanProposed)
+    """Attach the planner's subscribers, publishers and queries to ``runtime``."""
+    for event in (PlanProposed, PlanFinalized, CourseProgress, CourseReady):
+        runtime.event_publisher(event)
+    runtime.command_publisher(FinalizeCourse)  # autopilot finalises through the queue
+    runtime.command_publisher(WriteLesson)
+    runtime.sends_commands_to("content")
     runtime.uses_llm = True
     deps = service.PlannerDeps(
         sessionmaker=runtime.sessionmaker,
@@ -30,3 +40,46 @@ def register(runtime: Runtime) -> None:
         deps.llm = runtime.llm
         with job_context(cmd.job_id, cmd):
             await service.plan_course(cmd, deps, delivery=delivery_ordinal(msg))
+
+    @commands(filter=for_schema(RefinePlan))
+    async def refine_plan(cmd: RefinePlan, msg: RabbitMessage) -> None:
+        """Refine the plan in the chat: stream the new plan, emit course.plan_proposed."""
+        deps.llm = runtime.llm
+        with job_context(cmd.job_id, cmd):
+            await service.refine_plan(cmd, deps, delivery=delivery_ordinal(msg))
+
+    @commands(filter=for_schema(FinalizeCourse))
+    async def finalize_course(cmd: FinalizeCourse, msg: RabbitMessage) -> None:
+        """Finalise: modules, course.plan_finalized, then content.write_lesson for each."""
+        deps.llm = runtime.llm
+        with job_context(cmd.job_id, cmd):
+            await service.finalize_course(cmd, deps, delivery=delivery_ordinal(msg))
+
+    written = runtime.durable_subscriber(
+        event_queue("planner.on-lesson-written", LessonWritten.routing_key()), events_exchange
+    )
+
+    @written
+    async def lesson_written(event: LessonWritten) -> None:
+        """Count the lesson; emit course.progress and, with the last one, course.ready."""
+        with job_context(event.job_id, event):
+            if await course_process.lesson_written(event, runtime.sessionmaker):
+                runtime.relay.wake()
+
+    failed = runtime.durable_subscriber(
+        event_queue("planner.on-job-failed", JobFailed.routing_key()), events_exchange
+    )
+
+    @failed
+    async def job_failed(event: JobFailed) -> None:
+        """A lesson that could not be written marks its course failed."""
+        with job_context(event.job_id, event):
+            await course_process.lesson_failed(event, runtime.sessionmaker)
+
+    @runtime.rpc.query("list_courses")
+    async def list_courses(body: dict[str, Any]) -> Any:
+        return await queries.list_courses(runtime.sessionmaker, body)
+
+    @runtime.rpc.query("get_course")
+    async def get_course(body: dict[str, Any]) -> Any:
+        return await queries.get_course(runtime.sessionmaker, body)

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, DateTime, ForeignKey, Integer, String, Table, Text, func
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 
 from shared.db import service_metadata
@@ -18,7 +30,9 @@ courses = Table(
     Column("job_id", String(200), nullable=False),
     Column("profile", JSONB, nullable=False),
     Column("auto_finalize", Boolean, nullable=False, default=False),
+    # planning → generating → ready (finalisation failing leaves it planning)
     Column("status", String(30), nullable=False),
+    Column("title", String(300)),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
@@ -41,5 +55,33 @@ chat_messages = Table(
     Column("input_tokens", Integer),
     Column("output_tokens", Integer),
     Column("latency_ms", Integer),
+    # a summary stands for the first ``covers`` messages of the chat
+    Column("covers", Integer),
+    Column("seq", Integer, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+modules = Table(
+    "modules",
+    metadata,
+    Column("module_id", String(200), primary_key=True),
+    Column(
+        "course_id",
+        String(200),
+        ForeignKey("planner.courses.course_id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("position", Integer, nullable=False),
+    Column("title", String(300), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("learning_objectives", JSONB, nullable=False),
+    Column("estimated_hours", Float, nullable=False),
+    # pending → written; a lesson that could not be written is failed
+    Column("lesson_status", String(20), nullable=False),
+    Column("lesson_id", String(200)),
+    # message_id of the content.write_lesson command: a job.failed names it
+    Column("command_id", String(200), nullable=False, unique=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("course_id", "position", name="modules_course_position"),
 )

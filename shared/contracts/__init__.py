@@ -3,7 +3,7 @@
 Import this package to populate the registry with every message type.
 """
 
-from shared.contracts import jobs, planner
+from shared.contracts import content, course, jobs, planner
 from shared.contracts.base import (
     COMMANDS_EXCHANGE,
     EVENTS_EXCHANGE,
@@ -24,6 +24,8 @@ __all__ = [
     "REGISTRY",
     "Message",
     "Payload",
+    "content",
+    "course",
     "jobs",
     "new_id",
     "planner",

@@ -84,3 +84,37 @@ class PlanProposed(Message):
 
     SCHEMA = "course.plan_proposed.v1"
     payload: PlanProposedPayload
+
+
+class RefinePlanPayload(Payload):
+    course_id: str = Field(
+        min_length=1, max_length=200, description="Course whose plan to refine.", examples=["c-1"]
+    )
+    text: str = Field(
+        min_length=1,
+        max_length=4000,
+        description="The learner's message: what to change in the plan.",
+        examples=["Fewer theory modules, add a project at the end."],
+    )
+
+
+class RefinePlan(Message):
+    """Continue a course's planning chat: the LLM revises the plan from the learner's message."""
+
+    SCHEMA = "planner.refine_plan.v1"
+    KIND = "command"
+    payload: RefinePlanPayload
+
+
+class FinalizeCoursePayload(Payload):
+    course_id: str = Field(
+        min_length=1, max_length=200, description="Course to finalise.", examples=["c-1"]
+    )
+
+
+class FinalizeCourse(Message):
+    """Turn the course's latest plan into modules, then write every lesson in parallel."""
+
+    SCHEMA = "planner.finalize_course.v1"
+    KIND = "command"
+    payload: FinalizeCoursePayload

@@ -325,6 +325,31 @@ class LLMClient:
         ordered = [self._settings.llm_model, *self._settings.llm_fallback_models]
         return list(dict.fromkeys(m for m in ordered if m))
 
+    async def warm_up(self) -> None:
+        """Import litellm and make one offline call, so the first real call is not slow.
+
+        Importing litellm takes seconds and its first completion loads more modules
+        lazily; a worker does this before it reports ready, not inside a request.
+        """
+        from shared.llm.offline import LATENCY_METADATA_KEY, task_marker
+        from shared.settings import OFFLINE_MODEL
+
+        litellm = await asyncio.to_thread(load_litellm)
+        await litellm.acompletion(
+            model=OFFLINE_MODEL,
+            messages=[{"role": "system", "content": task_marker("warm_up")}],
+            metadata={LATENCY_METADATA_KEY: 0},
+        )
+
+    def estimate_cost(self, input_tokens: int, output_tokens: int) -> float | None:
+        """Price of a call of this size on the primary model (None when unpriced)."""
+        from shared.llm import load_litellm
+
+        model = self.models[0]
+        return self._cost(
+            load_litellm(), model, _Answer("", None, input_tokens, output_tokens, None)
+        )
+
     async def stream(
         self,
         *,

@@ -14,7 +14,8 @@ from tests.support.processes import Cluster, make_cluster
 def cluster(infra: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """All five services running as real processes on the test vhost and database."""
     log_dir = Path(tmp_path_factory.mktemp("service-logs"))
-    env = {**infra, "LECTERN_RETRY_BASE_DELAY_MS": "100"}
+    # simulated model latency: parallel lessons must take about one lesson's time
+    env = {**infra, "LECTERN_RETRY_BASE_DELAY_MS": "100", "LECTERN_OFFLINE_LATENCY_MS": "400"}
     cluster = make_cluster(env, log_dir)
     cluster.start()
     yield cluster

@@ -6,40 +6,13 @@ import asyncio
 import json
 import uuid
 
-import aio_pika
 import asyncpg
 import pytest
 
+from tests.support.client import collect_events, publish_command, wait_rows
 from tests.support.processes import Cluster
 
 pytestmark = pytest.mark.e2e
-
-
-async def _wait_rows(conn: asyncpg.Connection, sql: str, *args: object, settle: float = 2.0):
-    """Rows once some appear, after waiting ``settle`` more seconds for any duplicates."""
-    for _ in range(300):
-        if await conn.fetch(sql, *args):
-            break
-        await asyncio.sleep(0.1)
-    await asyncio.sleep(settle)
-    return await conn.fetch(sql, *args)
-
-
-async def publish_command(amqp_url: str, body: dict, *, times: int = 1) -> None:
-    """Publish ``body`` to lectern.commands as a plain AMQP client would (confirms on)."""
-    conn = await aio_pika.connect(amqp_url)
-    async with conn:
-        channel = await conn.channel(publisher_confirms=True, on_return_raises=True)
-        exchange = await channel.get_exchange("lectern.commands")
-        for _ in range(times):
-            await exchange.publish(
-                aio_pika.Message(
-                    json.dumps(body).encode(),
-                    content_type="application/json",
-                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                ),
-                routing_key="planner.plan_course",
-            )
 
 
 async def test_redelivered_command_produces_no_second_plan(
@@ -63,7 +36,7 @@ async def test_redelivered_command_produces_no_second_plan(
     # the same message twice, as a redelivery would bring it
     await publish_command(infra["AMQP_URL"], command, times=2)
 
-    proposed = await _wait_rows(
+    proposed = await wait_rows(
         db,
         "SELECT body FROM gateway.events WHERE job_id = $1 AND event = $2",
         job_id,
@@ -92,7 +65,7 @@ async def test_unknown_command_gets_job_failed(
             "payload": {},
         },
     )
-    failed = await _wait_rows(
+    failed = await wait_rows(
         db,
         "SELECT body FROM gateway.events WHERE job_id = $1 AND event = 'job.failed'",
         job_id,
@@ -102,3 +75,51 @@ async def test_unknown_command_gets_job_failed(
     payload = json.loads(failed[0]["body"])["payload"]
     assert "planner.plan_course.v9" in payload["reason"]
     assert payload["retryable"] is False
+
+
+async def test_autopilot_course_through_the_broker_alone(
+    cluster: Cluster, infra: dict[str, str], db: asyncpg.Connection
+) -> None:
+    """An LMS publishes one command and reads the whole course off lectern.events."""
+    job_id, course_id = str(uuid.uuid4()), str(uuid.uuid4())
+    correlation = f"lms-{uuid.uuid4().hex[:8]}"
+    listening = asyncio.Event()
+    collector = asyncio.create_task(collect_events(infra["AMQP_URL"], correlation, listening))
+    await listening.wait()
+    await publish_command(
+        infra["AMQP_URL"],
+        {
+            "message_id": str(uuid.uuid4()),
+            "job_id": job_id,
+            "correlation_id": correlation,
+            "tenant_id": "acme-lms",
+            "schema": "planner.plan_course.v1",
+            "payload": {
+                "course_id": course_id,
+                "topic": "Negotiation skills",
+                "duration_hours": 6,
+                "goal_context": "corporate",
+                "auto_finalize": True,
+            },
+        },
+    )
+    events = await collector
+    kinds = [e["schema"] for e in events]
+    assert kinds[-1] == "course.ready.v1", kinds
+    assert all(e["correlation_id"] == correlation and e["job_id"] == job_id for e in events)
+    assert all(e["tenant_id"] == "acme-lms" for e in events)
+    proposed = [e for e in events if e["schema"] == "course.plan_proposed.v1"]
+    finalized = [e for e in events if e["schema"] == "course.plan_finalized.v1"]
+    written = [e for e in events if e["schema"] == "lesson.written.v1"]
+    progress = [e for e in events if e["schema"] == "course.progress.v1"]
+    assert len(proposed) == len(finalized) == 1
+    modules = finalized[0]["payload"]["modules"]
+    assert len(written) == len(progress) == len(modules)
+    ready = events[-1]["payload"]
+    assert ready["course_id"] == course_id
+    assert {m["lesson_id"] for m in ready["modules"]} == {
+        w["payload"]["lesson_id"] for w in written
+    }
+    assert {m["module_id"] for m in ready["modules"]} == {m["module_id"] for m in modules}
+    row = await db.fetchrow("SELECT status FROM planner.courses WHERE course_id = $1", course_id)
+    assert row["status"] == "ready"

@@ -10,32 +10,11 @@ import httpx
 import pytest
 
 from tests.conftest import DATABASE_URL
+from tests.support.client import PROFILE, create_course, guest_token
 from tests.support.processes import Cluster
 from tests.support.sse import read_events
 
 pytestmark = pytest.mark.e2e
-
-PROFILE = {
-    "topic": "Python asyncio",
-    "level": "beginner",
-    "duration_hours": 8,
-    "expectations": "build a concurrent web scraper",
-    "language": "en",
-}
-
-
-async def guest_token(client: httpx.AsyncClient) -> str:
-    resp = await client.post("/v1/auth/guest")
-    assert resp.status_code == 201, resp.text
-    return str(resp.json()["access_token"])
-
-
-async def create_course(client: httpx.AsyncClient, token: str, **overrides: object) -> dict:
-    resp = await client.post(
-        "/v1/courses", json={**PROFILE, **overrides}, headers={"Authorization": f"Bearer {token}"}
-    )
-    assert resp.status_code == 202, resp.text
-    return dict(resp.json())
 
 
 async def test_plan_streams_over_sse_and_resumes(cluster: Cluster) -> None:

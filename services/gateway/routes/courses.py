@@ -1,18 +1,30 @@
-"""``/v1/courses``: create a course (the planner writes its welcome plan)."""
+"""``/v1/courses``: create, chat, finalise, read and export courses."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request, status
-from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import delete
-from sqlalchemy.dialects.postgresql import insert
+import re
+from typing import Annotated, Any, Literal
 
-from services.gateway.auth import CurrentPrincipal
-from services.gateway.store import jobs
+from fastapi import APIRouter, HTTPException, Path, Query, Request, status
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.gateway import export
+from services.gateway.auth import CurrentPrincipal, Principal
+from services.gateway.commands import Accepted, ask, envelope, submit
 from shared.contracts.base import new_id
-from shared.contracts.planner import LearnerProfile, PlanCourse, PlanCoursePayload
+from shared.contracts.planner import (
+    FinalizeCourse,
+    FinalizeCoursePayload,
+    LearnerProfile,
+    PlanCourse,
+    PlanCoursePayload,
+    RefinePlan,
+    RefinePlanPayload,
+)
 
 router = APIRouter(prefix="/v1/courses", tags=["courses"])
+CourseId = Annotated[str, Path(min_length=1, max_length=200)]
 
 
 class CreateCourse(LearnerProfile):
@@ -25,53 +37,127 @@ class CreateCourse(LearnerProfile):
     )
 
 
-class Accepted(BaseModel):
-    course_id: str = Field(description="The new course.")
-    job_id: str = Field(description="Watch it at GET /v1/jobs/{job_id}/events.")
-    events_url: str = Field(description="Where to stream the job's events (SSE).")
+class ChatMessage(BaseModel):
+    """The learner's next message in the planning chat."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(
+        min_length=1,
+        max_length=4000,
+        description="What to change in the plan.",
+        examples=["Add a module on testing and drop the history part."],
+    )
+
+
+async def _course(request: Request, who: Principal, course_id: str) -> dict[str, Any]:
+    course: dict[str, Any] = await ask(
+        request, "planner", "get_course", user_id=who.user_id, course_id=course_id
+    )
+    return course
+
+
+def _require_planning(course: dict[str, Any], action: str) -> None:
+    if course["status"] != "planning":
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            detail=f"course {course['course_id']} is {course['status']}: "
+            f"its plan can only be {action} before it is finalised",
+        )
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=Accepted)
 async def create_course(body: CreateCourse, request: Request, who: CurrentPrincipal) -> Accepted:
-    """Create a course: the planner streams a welcome plan as the job's events."""
-    runtime = request.app.state.runtime
-    course_id, job_id = new_id(), new_id()
-    final = (
-        ["course.ready", "job.failed"]
-        if body.auto_finalize
-        else [
-            "course.plan_proposed",
-            "job.failed",
-        ]
-    )
+    """Create a course: the planner streams a welcome plan as the job's events.
+
+    With ``auto_finalize`` the job runs on to finalisation and every lesson, and its
+    stream ends with ``course.ready``.
+    """
     command = PlanCourse(
-        job_id=job_id,
-        correlation_id=job_id,
-        tenant_id=who.tenant_id,
-        user_id=who.user_id,
-        payload=PlanCoursePayload(course_id=course_id, **body.model_dump()),
+        **envelope(who), payload=PlanCoursePayload(course_id=new_id(), **body.model_dump())
     )
-    # the job row first: events that arrive for it must find their owner
-    async with runtime.sessionmaker() as session, session.begin():
-        await session.execute(
-            insert(jobs).values(
-                job_id=job_id,
-                user_id=who.user_id,
-                tenant_id=who.tenant_id,
-                kind="plan_course",
-                course_id=course_id,
-                final_events=final,
-                status="running",
-                last_seq=0,
-            )
-        )
-    try:
-        await runtime.publish(command)
-    except Exception as exc:
-        async with runtime.sessionmaker() as session, session.begin():
-            await session.execute(delete(jobs).where(jobs.c.job_id == job_id))
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            detail="the message broker did not accept the request; try again shortly",
-        ) from exc
-    return Accepted(course_id=course_id, job_id=job_id, events_url=f"/v1/jobs/{job_id}/events")
+    final = ["course.ready"] if body.auto_finalize else ["course.plan_proposed"]
+    return await submit(
+        request, who, command, kind="plan_course", final_events=[*final, "job.failed"]
+    )
+
+
+@router.get("")
+async def list_courses(request: Request, who: CurrentPrincipal) -> list[dict[str, Any]]:
+    """The caller's courses, newest first."""
+    courses: list[dict[str, Any]] = await ask(
+        request, "planner", "list_courses", user_id=who.user_id
+    )
+    return courses
+
+
+@router.get("/{course_id}")
+async def get_course(course_id: CourseId, request: Request, who: CurrentPrincipal) -> Any:
+    """A course: profile, status, planning chat, latest plan, modules and lesson status."""
+    return await _course(request, who, course_id)
+
+
+@router.post("/{course_id}/messages", status_code=status.HTTP_202_ACCEPTED, response_model=Accepted)
+async def post_message(
+    course_id: CourseId, body: ChatMessage, request: Request, who: CurrentPrincipal
+) -> Accepted:
+    """Refine the plan: the planner answers in the same chat with an updated plan."""
+    _require_planning(await _course(request, who, course_id), "refined")
+    command = RefinePlan(
+        **envelope(who), payload=RefinePlanPayload(course_id=course_id, text=body.text)
+    )
+    return await submit(
+        request,
+        who,
+        command,
+        kind="refine_plan",
+        final_events=["course.plan_proposed", "job.failed"],
+    )
+
+
+@router.post("/{course_id}/finalize", status_code=status.HTTP_202_ACCEPTED, response_model=Accepted)
+async def finalize(course_id: CourseId, request: Request, who: CurrentPrincipal) -> Accepted:
+    """Finalise the latest plan into modules and write every lesson (in parallel).
+
+    The job streams ``course.plan_finalized`` (with a cost estimate), each lesson as
+    it is written, ``course.progress`` and finally ``course.ready``.
+    """
+    _require_planning(await _course(request, who, course_id), "finalised")
+    command = FinalizeCourse(**envelope(who), payload=FinalizeCoursePayload(course_id=course_id))
+    return await submit(
+        request, who, command, kind="finalize", final_events=["course.ready", "job.failed"]
+    )
+
+
+def _filename(course: dict[str, Any], extension: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", (course.get("title") or "course").lower()).strip("-")
+    return f"{slug[:60] or 'course'}.{extension}"
+
+
+@router.get(
+    "/{course_id}/export",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"text/markdown": {}, "text/html": {}},
+            "description": "The course as one file",
+        }
+    },
+)
+async def export_course(
+    course_id: CourseId,
+    request: Request,
+    who: CurrentPrincipal,
+    format: Annotated[Literal["markdown", "html"], Query(description="File format.")] = "markdown",
+) -> Response:
+    """The course as one Markdown file, or one self-contained HTML file (diagrams drawn)."""
+    course = await _course(request, who, course_id)
+    found = await ask(request, "content", "list_lessons", user_id=who.user_id, course_id=course_id)
+    lessons = found["lessons"]
+    filename = _filename(course, "html" if format == "html" else "md")
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+    if format == "html":
+        return HTMLResponse(export.render_html(course, lessons), headers=headers)
+    return PlainTextResponse(
+        export.render_markdown(course, lessons), media_type="text/markdown", headers=headers
+    )

@@ -1,0 +1,76 @@
+"""Thin handlers: validate the contract, call the service, let the outbox publish."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from faststream.rabbit import RabbitMessage
+from pydantic import BaseModel, ValidationError
+
+from services.content import queries, service
+from shared.contracts.content import LessonRevised, LessonWritten, ReviseLesson, WriteLesson
+from shared.messaging import for_schema
+from shared.rpc import RpcError, not_found
+from shared.runtime import Runtime
+from shared.streaming import delivery_ordinal
+from shared.telemetry import job_context
+
+Q = TypeVar("Q", bound=BaseModel)
+
+
+def _parse(model: type[Q], body: Any) -> Q:
+    """The query body as ``model``; a 400 naming the bad fields otherwise."""
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        fields = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
+        )
+        raise RpcError(400, f"invalid query: {fields}") from exc
+
+
+def register(runtime: Runtime) -> None:
+    """Attach the content service's subscribers, queries and publishers to ``runtime``."""
+    runtime.event_publisher(LessonWritten)
+    runtime.event_publisher(LessonRevised)
+    runtime.uses_llm = True
+    deps = service.ContentDeps(
+        sessionmaker=runtime.sessionmaker,
+        llm=None,
+        publish_chunk=runtime.publish_chunk,
+        wake_relay=runtime.relay.wake,
+    )
+    commands = runtime.commands()
+
+    @commands(filter=for_schema(WriteLesson))
+    async def write_lesson(cmd: WriteLesson, msg: RabbitMessage) -> None:
+        """Write a module's lesson: stream it, store it, emit lesson.written."""
+        deps.llm = runtime.llm
+        with job_context(cmd.job_id, cmd):
+            await service.write_lesson(cmd, deps, delivery=delivery_ordinal(msg))
+
+    @commands(filter=for_schema(ReviseLesson))
+    async def revise_lesson(cmd: ReviseLesson, msg: RabbitMessage) -> None:
+        """Revise a lesson from feedback: stream it, store the next version, emit lesson.revised."""
+        deps.llm = runtime.llm
+        with job_context(cmd.job_id, cmd):
+            await service.revise_lesson(cmd, deps, delivery=delivery_ordinal(msg))
+
+    @runtime.rpc.query("get_lesson")
+    async def get_lesson(body: dict[str, Any]) -> dict[str, Any]:
+        """One version of a lesson (default the latest) and the list of its versions."""
+        query = _parse(queries.GetLessonQuery, body)
+        async with runtime.sessionmaker() as session:
+            lesson = await queries.get_lesson(session, query)
+        if lesson is None:
+            version = f" version {query.version}" if query.version is not None else ""
+            raise not_found(f"lesson {query.order}{version} of course {query.course_id}")
+        return lesson
+
+    @runtime.rpc.query("list_lessons")
+    async def list_lessons(body: dict[str, Any]) -> dict[str, Any]:
+        """The latest version of each of the caller's lessons in a course, in order."""
+        query = _parse(queries.ListLessonsQuery, body)
+        async with runtime.sessionmaker() as session:
+            found = await queries.list_lessons(session, query)
+        return {"course_id": query.course_id, "lessons": found}
