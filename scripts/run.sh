@@ -63,6 +63,7 @@ Try it:
         | python3 -c 'import sys,json;print(json.load(sys.stdin)["job_id"])')
   curl -N $base/v1/jobs/\$JOB/events -H "Authorization: Bearer \$TOKEN"
 
+README.md walks through a whole course (refine, finalise, read, export).
 Press Ctrl-C to stop.
 MSG
 wait -n "${pids[@]}" || true

@@ -8,13 +8,13 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
-from faststream.specification import AsyncAPI
 
 from services.gateway import handlers
 from services.gateway.routes import auth, courses, jobs, lessons
 from services.gateway.store import metadata
 from services.gateway.streams import EventHub, EventLog
 from shared.asgi import database_check, metrics_response, readiness
+from shared.asyncapi import build_document
 from shared.contracts.content import ReviseLesson
 from shared.contracts.planner import FinalizeCourse, PlanCourse, RefinePlan
 from shared.runtime import Runtime
@@ -27,7 +27,6 @@ runtime.sends_commands_to("content")
 hub = EventHub()
 event_log = EventLog(runtime.sessionmaker)
 handlers.register(runtime, event_log, hub)
-asyncapi = AsyncAPI(runtime.broker, title="Lectern gateway", version="1.0.0")
 
 
 @asynccontextmanager
@@ -74,4 +73,5 @@ async def metrics() -> Response:
 
 @app.get("/docs/asyncapi.json", include_in_schema=False)
 async def asyncapi_json() -> dict[str, Any]:
-    return asyncapi.to_specification().to_jsonable()  # type: ignore[no-any-return]
+    """The whole broker contract (every command and event), for internal systems."""
+    return build_document()
