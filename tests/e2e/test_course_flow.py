@@ -27,6 +27,11 @@ async def test_chat_refine_finalise_read_revise_export(
         auth = bearer(token)
         accepted = await create_course(client, token, duration_hours=6)
         course_id = accepted["course_id"]
+        # the welcome plan takes the model >= 400 ms: too early to refine
+        early = await client.post(
+            f"/v1/courses/{course_id}/messages", json={"text": "x"}, headers=auth
+        )
+        assert early.status_code == 409 and "still being planned" in early.json()["detail"]
         welcome = await read_events(client, accepted["events_url"], token)
         assert welcome[-1].event == "course.plan_proposed"
 

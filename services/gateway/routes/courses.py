@@ -8,10 +8,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
 
 from services.gateway import export
 from services.gateway.auth import CurrentPrincipal, Principal
 from services.gateway.commands import Accepted, ask, envelope, submit
+from services.gateway.store import jobs
 from shared.contracts.base import new_id
 from shared.contracts.planner import (
     FinalizeCourse,
@@ -51,10 +53,35 @@ class ChatMessage(BaseModel):
 
 
 async def _course(request: Request, who: Principal, course_id: str) -> dict[str, Any]:
-    course: dict[str, Any] = await ask(
-        request, "planner", "get_course", user_id=who.user_id, course_id=course_id
-    )
+    try:
+        course: dict[str, Any] = await ask(
+            request, "planner", "get_course", user_id=who.user_id, course_id=course_id
+        )
+    except HTTPException as exc:
+        if exc.status_code == status.HTTP_404_NOT_FOUND and await _being_planned(
+            request, who, course_id
+        ):
+            raise HTTPException(
+                status.HTTP_409_CONFLICT,
+                detail=f"course {course_id} is still being planned: wait for "
+                "course.plan_proposed on its job's events",
+            ) from exc
+        raise
     return course
+
+
+async def _being_planned(request: Request, who: Principal, course_id: str) -> bool:
+    """Whether the caller created ``course_id`` and its plan is still on its way."""
+    async with request.app.state.runtime.sessionmaker() as session:
+        row = await session.execute(
+            select(jobs.c.job_id).where(
+                jobs.c.course_id == course_id,
+                jobs.c.user_id == who.user_id,
+                jobs.c.kind == "plan_course",
+                jobs.c.status == "running",
+            )
+        )
+        return row.first() is not None
 
 
 def _require_planning(course: dict[str, Any], action: str) -> None:
