@@ -55,6 +55,18 @@ def make_engine(settings: LecternSettings) -> AsyncEngine:
     )
 
 
+async def warm_pool(engine: AsyncEngine, connections: int) -> None:
+    """Open ``connections`` pooled connections now, so a burst of work (every lesson of
+    a course at once) does not wait for connection set-up inside requests."""
+
+    async def touch() -> None:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+            await asyncio.sleep(0.05)  # hold it so the others open their own
+
+    await asyncio.gather(*(touch() for _ in range(connections)))
+
+
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions that keep loaded values after commit (we publish after commit)."""
     return async_sessionmaker(engine, expire_on_commit=False)

@@ -21,7 +21,7 @@ from shared.asgi import database_check, make_worker_app
 from shared.broker import DURABLE_ACK, durable_router, make_broker
 from shared.contracts.base import Message
 from shared.contracts.jobs import JobChunk, JobFailed
-from shared.db import make_engine, make_sessionmaker
+from shared.db import make_engine, make_sessionmaker, warm_pool
 from shared.messaging import UnknownMessageError, message_schema
 from shared.outbox import OutboxRelay
 from shared.rpc import RpcServer
@@ -196,6 +196,7 @@ class Runtime:
                 await declare_failure_path(self.broker, queue)
             for service in self.command_targets:
                 await declare_command_queue(self.broker, service)
+            await warm_pool(self.engine, self.settings.db_pool_size)
             self.relay.start()
             if self.uses_llm:
                 await self.llm.warm_up()  # import litellm now, not inside the first request

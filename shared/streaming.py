@@ -50,7 +50,7 @@ class ChunkStreamer:
         step: str,
         course_id: str | None = None,
         delivery: int = 0,
-        min_interval: float = 0.05,
+        min_interval: float = 0.1,
         max_chars: int = 400,
     ) -> None:
         self.publish = publish
