@@ -6,7 +6,7 @@ from typing import Any
 
 from faststream.rabbit import RabbitMessage
 
-from services.planner import course_process, queries, service
+from services.planner import course_process, finalise, queries, service
 from shared.contracts.content import LessonWritten, WriteLesson
 from shared.contracts.course import CourseProgress, CourseReady, PlanFinalized
 from shared.contracts.jobs import JobFailed
@@ -53,7 +53,7 @@ def register(runtime: Runtime) -> None:
         """Finalise: modules, course.plan_finalized, then content.write_lesson for each."""
         deps.llm = runtime.llm
         with job_context(cmd.job_id, cmd):
-            await service.finalize_course(cmd, deps, delivery=delivery_ordinal(msg))
+            await finalise.finalize_course(cmd, deps, delivery=delivery_ordinal(msg))
 
     written = runtime.durable_subscriber(
         event_queue("planner.on-lesson-written", LessonWritten.routing_key()), events_exchange

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.planner import chat, prompts
-from services.planner.service import CourseDraft, module_specs
+from services.planner.finalise import CourseDraft, module_specs
 from shared.contracts.planner import LearnerProfile
 
 PROFILE = LearnerProfile(topic="Statistics")

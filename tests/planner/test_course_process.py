@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from services.planner import course_process, service
+from services.planner import course_process, finalise, service
 from services.planner.store import courses, metadata, modules
 from shared.contracts.content import LessonWritten, LessonWrittenPayload, WriteLesson
 from shared.contracts.jobs import JobFailed, JobFailedPayload
@@ -31,8 +31,8 @@ async def finalised_course(deps: Any) -> tuple[str, list[Any]]:
     )
     await service.plan_course(plan, deps)
     finalize = FinalizeCourse(**envelope(), payload=FinalizeCoursePayload(course_id=course_id))
-    assert await service.finalize_course(finalize, deps) is True
-    assert await service.finalize_course(finalize, deps) is False  # redelivery
+    assert await finalise.finalize_course(finalize, deps) is True
+    assert await finalise.finalize_course(finalize, deps) is False  # redelivery
     async with deps.sessionmaker() as session:
         rows = (
             await session.execute(

@@ -1,0 +1,169 @@
+"""Finalisation: the latest plan becomes validated modules, then every lesson is asked for.
+
+The modules, ``course.plan_finalized`` and one ``content.write_lesson`` per module
+commit in one transaction (outbox): the relay sends them all at once, so the
+content service writes the lessons in parallel.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy.dialects.postgresql import insert
+
+from services.planner import chat, prompts
+from services.planner.service import PlannerDeps, load_course, require_planning, touch
+from services.planner.store import metadata, modules
+from shared.contracts.content import WriteLesson, WriteLessonPayload
+from shared.contracts.course import GenerationEstimate, ModuleSpec, PlanFinalized
+from shared.contracts.course import PlanFinalizedPayload as Finalized
+from shared.contracts.planner import FinalizeCourse, LearnerProfile
+from shared.db import WorkLease, claim_message
+from shared.ids import derived_id
+from shared.messaging import PermanentError
+from shared.outbox import enqueue
+from shared.streaming import ChunkStreamer
+
+# what one lesson is expected to take, for the estimate in course.plan_finalized
+LESSON_INPUT_TOKENS = 900
+LESSON_OUTPUT_TOKENS_PER_HOUR = 900
+LESSON_OUTPUT_TOKENS_MIN = 1200
+
+
+class ModuleDraft(BaseModel):
+    """One module as the model proposes it."""
+
+    order: int = Field(ge=1, le=100, description="Position in the course, from 1.")
+    title: str = Field(min_length=1, max_length=200, description="Module title.")
+    description: str = Field(min_length=1, max_length=2000, description="What it covers.")
+    learning_objectives: list[str] = Field(
+        min_length=1, max_length=8, description="What the learner can do afterwards."
+    )
+    estimated_hours: float = Field(gt=0, le=200, description="Study time in hours.")
+
+
+class CourseDraft(BaseModel):
+    """The finalised plan: the schema the model's JSON must match."""
+
+    title: str | None = Field(None, max_length=200, description="A short course title.")
+    modules: list[ModuleDraft] = Field(min_length=1, max_length=30, description="In order.")
+
+
+def module_specs(course_id: str, draft: CourseDraft) -> list[ModuleSpec]:
+    """The draft's modules in order, numbered from 1, with stable ids."""
+    ordered = sorted(enumerate(draft.modules), key=lambda item: (item[1].order, item[0]))
+    return [
+        ModuleSpec(
+            module_id=derived_id(course_id, "module", str(position)),
+            order=position,
+            title=m.title.strip(),
+            description=m.description.strip(),
+            learning_objectives=[o.strip() for o in m.learning_objectives if o.strip()]
+            or [f"Explain the key ideas of {m.title.strip()}"],
+            estimated_hours=m.estimated_hours,
+        )
+        for position, (_, m) in enumerate(ordered, start=1)
+    ]
+
+
+def estimate(specs: list[ModuleSpec], llm: Any) -> GenerationEstimate:
+    """Tokens and cost of writing every lesson (a rough, documented rule of thumb)."""
+    input_tokens = LESSON_INPUT_TOKENS * len(specs)
+    output_tokens = sum(
+        max(LESSON_OUTPUT_TOKENS_MIN, int(LESSON_OUTPUT_TOKENS_PER_HOUR * m.estimated_hours))
+        for m in specs
+    )
+    return GenerationEstimate(
+        calls=len(specs),
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cost_usd=llm.estimate_cost(input_tokens, output_tokens),
+        model=llm.models[0],
+    )
+
+
+async def finalize_course(cmd: FinalizeCourse, deps: PlannerDeps, *, delivery: int = 0) -> bool:
+    """Turn the latest plan into modules and ask for every lesson at once."""
+    consumer = "planner.finalize_course"
+    course_id = cmd.payload.course_id
+    async with WorkLease(deps.sessionmaker, metadata, consumer, cmd.message_id) as ours:
+        if not ours:
+            return False
+        async with deps.sessionmaker() as session:
+            course = await load_course(session, cmd, course_id)
+            require_planning(course, "finalised")
+            plan = chat.latest_plan(await chat.load_turns(session, course_id))
+        if plan is None:
+            raise PermanentError(f"course {course_id} has no plan to finalise yet")
+        profile = LearnerProfile.model_validate(course.profile)
+        streamer = ChunkStreamer(
+            deps.publish_chunk, cmd, step="finalise", course_id=course_id, delivery=delivery
+        )
+        draft, result = await deps.llm.structured(
+            task="finalise_modules",
+            messages=prompts.finalise_messages(profile, plan),
+            schema=CourseDraft,
+            prompt_name=prompts.FINALISE_MODULES,
+            prompt_version=prompts.FINALISE_MODULES_VERSION,
+            on_delta=streamer.on_delta,
+            on_attempt=streamer.on_attempt,
+            job_id=cmd.job_id,
+            course_id=course_id,
+        )
+        await streamer.flush()
+        specs = module_specs(course_id, draft)
+        title = (draft.title or "").strip() or course.title or profile.topic
+        async with deps.sessionmaker() as session, session.begin():
+            if not await claim_message(session, metadata, consumer, cmd.message_id):
+                return False
+            course = await load_course(session, cmd, course_id, lock=True)
+            require_planning(course, "finalised")
+            await touch(session, course_id, status="generating", title=title)
+            await enqueue(
+                session,
+                metadata,
+                cmd.follow(
+                    PlanFinalized,
+                    Finalized(
+                        course_id=course_id,
+                        title=title,
+                        modules=specs,
+                        estimate=estimate(specs, deps.llm),
+                        model=result.model,
+                        input_tokens=result.input_tokens,
+                        output_tokens=result.output_tokens,
+                    ),
+                    message_id=derived_id(cmd.message_id, "finalized"),
+                ),
+            )
+            # every lesson at once: the content service writes them in parallel
+            outline = [m.title for m in specs]
+            for spec in specs:
+                command = cmd.follow(
+                    WriteLesson,
+                    WriteLessonPayload(
+                        course_id=course_id,
+                        course_title=title,
+                        module=spec,
+                        outline=outline,
+                        profile=profile,
+                    ),
+                    message_id=derived_id(cmd.message_id, "write_lesson", str(spec.order)),
+                )
+                await session.execute(
+                    insert(modules).values(
+                        module_id=spec.module_id,
+                        course_id=course_id,
+                        position=spec.order,
+                        title=spec.title,
+                        description=spec.description,
+                        learning_objectives=spec.learning_objectives,
+                        estimated_hours=spec.estimated_hours,
+                        lesson_status="pending",
+                        command_id=command.message_id,
+                    )
+                )
+                await enqueue(session, metadata, command)
+    deps.wake_relay()
+    return True
