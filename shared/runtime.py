@@ -175,6 +175,18 @@ class Runtime:
             event = LLMCallCompleted(job_id="system", correlation_id="system", payload=payload)
         await self.publish(event)
 
+    def generation_deps(self) -> Any:
+        """What generation logic needs: database, LLM client, chunk publisher, relay."""
+        from shared.generation import GenerationDeps
+
+        self.uses_llm = True  # warmed up before the service reports ready
+        return GenerationDeps(
+            sessionmaker=self.sessionmaker,
+            llm=self.llm,
+            publish_chunk=self.publish_chunk,
+            wake_relay=self.relay.wake,
+        )
+
     # -- lifecycle ----------------------------------------------------------------
     async def startup(self) -> None:
         """Connect, start consumers and the relay (for apps that own the broker, e.g. FastAPI)."""

@@ -33,26 +33,18 @@ def register(runtime: Runtime) -> None:
     """Attach the content service's subscribers, queries and publishers to ``runtime``."""
     runtime.event_publisher(LessonWritten)
     runtime.event_publisher(LessonRevised)
-    runtime.uses_llm = True
-    deps = service.ContentDeps(
-        sessionmaker=runtime.sessionmaker,
-        llm=None,
-        publish_chunk=runtime.publish_chunk,
-        wake_relay=runtime.relay.wake,
-    )
+    deps = runtime.generation_deps()
     commands = runtime.commands()
 
     @commands(filter=for_schema(WriteLesson))
     async def write_lesson(cmd: WriteLesson, msg: RabbitMessage) -> None:
         """Write a module's lesson: stream it, store it, emit lesson.written."""
-        deps.llm = runtime.llm
         with job_context(cmd.job_id, cmd):
             await service.write_lesson(cmd, deps, delivery=delivery_ordinal(msg))
 
     @commands(filter=for_schema(ReviseLesson))
     async def revise_lesson(cmd: ReviseLesson, msg: RabbitMessage) -> None:
         """Revise a lesson from feedback: stream it, store the next version, emit lesson.revised."""
-        deps.llm = runtime.llm
         with job_context(cmd.job_id, cmd):
             await service.revise_lesson(cmd, deps, delivery=delivery_ordinal(msg))
 

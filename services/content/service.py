@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Row
@@ -23,23 +22,16 @@ from shared.contracts.content import (
     WriteLessonPayload,
 )
 from shared.db import WorkLease, claim_message
+from shared.generation import GenerationDeps, generate
 from shared.ids import derived_id
 from shared.messaging import PermanentError
 from shared.outbox import enqueue
-from shared.streaming import ChunkStreamer, PublishChunk
 
 WRITE_CONSUMER = "content.write_lesson"
 REVISE_CONSUMER = "content.revise_lesson"
 
 
-@dataclass
-class ContentDeps:
-    """What the content service's logic needs."""
-
-    sessionmaker: Any
-    llm: Any
-    publish_chunk: PublishChunk
-    wake_relay: Any
+ContentDeps = GenerationDeps  # what the content service's logic needs
 
 
 class LessonChangedError(Exception):
@@ -75,25 +67,18 @@ async def write_lesson(cmd: WriteLesson, deps: ContentDeps, *, delivery: int = 0
                 if await claim_message(session, metadata, WRITE_CONSUMER, cmd.message_id):
                     await _announce_written(session, cmd, existing)
         else:
-            streamer = ChunkStreamer(
-                deps.publish_chunk,
+            result = await generate(
+                deps,
                 cmd,
                 step=f"lesson:{order}",
                 course_id=p.course_id,
                 delivery=delivery,
-            )
-            result = await deps.llm.stream(
                 task="write_lesson",
                 messages=prompts.write_messages(p),
                 prompt_name=prompts.WRITE_LESSON,
                 prompt_version=prompts.WRITE_LESSON_VERSION,
-                on_delta=streamer.on_delta,
-                on_attempt=streamer.on_attempt,
-                job_id=cmd.job_id,
-                course_id=p.course_id,
                 variables=p.model_dump(mode="json"),
             )
-            await streamer.flush()
             await _store_written(cmd, result, deps)
     deps.wake_relay()
     return True
@@ -205,23 +190,17 @@ async def revise_lesson(cmd: ReviseLesson, deps: ContentDeps, *, delivery: int =
         if current is None or not _owns(current, cmd):
             # another user's lesson is reported as missing: no existence leak
             raise PermanentError(f"no lesson {p.order} in course {p.course_id}")
-        streamer = ChunkStreamer(
-            deps.publish_chunk,
+        brief = WriteLessonPayload.model_validate(current.brief)
+        result = await generate(
+            deps,
             cmd,
             step=f"revise:{p.order}",
             course_id=p.course_id,
             delivery=delivery,
-        )
-        brief = WriteLessonPayload.model_validate(current.brief)
-        result = await deps.llm.stream(
             task="revise_lesson",
             messages=prompts.revise_messages(brief, current.markdown, p.feedback),
             prompt_name=prompts.REVISE_LESSON,
             prompt_version=prompts.REVISE_LESSON_VERSION,
-            on_delta=streamer.on_delta,
-            on_attempt=streamer.on_attempt,
-            job_id=cmd.job_id,
-            course_id=p.course_id,
             variables={
                 **p.model_dump(mode="json"),
                 "version": current.version,
@@ -229,7 +208,6 @@ async def revise_lesson(cmd: ReviseLesson, deps: ContentDeps, *, delivery: int =
                 "profile": brief.profile.model_dump(mode="json"),
             },
         )
-        await streamer.flush()
         await _store_revision(cmd, current, result, deps)
     deps.wake_relay()
     return True

@@ -20,10 +20,10 @@ from shared.contracts.course import GenerationEstimate, ModuleSpec, PlanFinalize
 from shared.contracts.course import PlanFinalizedPayload as Finalized
 from shared.contracts.planner import FinalizeCourse, LearnerProfile
 from shared.db import WorkLease, claim_message
+from shared.generation import generate
 from shared.ids import derived_id
 from shared.messaging import PermanentError
 from shared.outbox import enqueue
-from shared.streaming import ChunkStreamer
 
 # what one lesson is expected to take, for the estimate in course.plan_finalized
 LESSON_INPUT_TOKENS = 900
@@ -97,21 +97,18 @@ async def finalize_course(cmd: FinalizeCourse, deps: PlannerDeps, *, delivery: i
         if plan is None:
             raise PermanentError(f"course {course_id} has no plan to finalise yet")
         profile = LearnerProfile.model_validate(course.profile)
-        streamer = ChunkStreamer(
-            deps.publish_chunk, cmd, step="finalise", course_id=course_id, delivery=delivery
-        )
-        draft, result = await deps.llm.structured(
+        draft, result = await generate(
+            deps,
+            cmd,
+            step="finalise",
+            course_id=course_id,
+            delivery=delivery,
+            schema=CourseDraft,
             task="finalise_modules",
             messages=prompts.finalise_messages(profile, plan),
-            schema=CourseDraft,
             prompt_name=prompts.FINALISE_MODULES,
             prompt_version=prompts.FINALISE_MODULES_VERSION,
-            on_delta=streamer.on_delta,
-            on_attempt=streamer.on_attempt,
-            job_id=cmd.job_id,
-            course_id=course_id,
         )
-        await streamer.flush()
         specs = module_specs(course_id, draft)
         title = (draft.title or "").strip() or course.title or profile.topic
         async with deps.sessionmaker() as session, session.begin():

@@ -25,33 +25,24 @@ def register(runtime: Runtime) -> None:
     runtime.command_publisher(FinalizeCourse)  # autopilot finalises through the queue
     runtime.command_publisher(WriteLesson)
     runtime.sends_commands_to("content")
-    runtime.uses_llm = True
-    deps = service.PlannerDeps(
-        sessionmaker=runtime.sessionmaker,
-        llm=None,
-        publish_chunk=runtime.publish_chunk,
-        wake_relay=runtime.relay.wake,
-    )
+    deps = runtime.generation_deps()
     commands = runtime.commands()
 
     @commands(filter=for_schema(PlanCourse))
     async def plan_course(cmd: PlanCourse, msg: RabbitMessage) -> None:
         """Plan a course: stream the welcome plan, store it, emit course.plan_proposed."""
-        deps.llm = runtime.llm
         with job_context(cmd.job_id, cmd):
             await service.plan_course(cmd, deps, delivery=delivery_ordinal(msg))
 
     @commands(filter=for_schema(RefinePlan))
     async def refine_plan(cmd: RefinePlan, msg: RabbitMessage) -> None:
         """Refine the plan in the chat: stream the new plan, emit course.plan_proposed."""
-        deps.llm = runtime.llm
         with job_context(cmd.job_id, cmd):
             await service.refine_plan(cmd, deps, delivery=delivery_ordinal(msg))
 
     @commands(filter=for_schema(FinalizeCourse))
     async def finalize_course(cmd: FinalizeCourse, msg: RabbitMessage) -> None:
         """Finalise: modules, course.plan_finalized, then content.write_lesson for each."""
-        deps.llm = runtime.llm
         with job_context(cmd.job_id, cmd):
             await finalise.finalize_course(cmd, deps, delivery=delivery_ordinal(msg))
 

@@ -9,7 +9,6 @@ publishes nothing new).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -28,20 +27,12 @@ from shared.contracts.planner import (
     RefinePlan,
 )
 from shared.db import WorkLease, claim_message
+from shared.generation import GenerationDeps, generate
 from shared.ids import derived_id
 from shared.messaging import PermanentError
 from shared.outbox import enqueue
-from shared.streaming import ChunkStreamer, PublishChunk
 
-
-@dataclass
-class PlannerDeps:
-    """What the planner's logic needs."""
-
-    sessionmaker: Any
-    llm: Any
-    publish_chunk: PublishChunk
-    wake_relay: Any
+PlannerDeps = GenerationDeps  # what the planner's logic needs
 
 
 # ------------------------------------------------------------------ plan a course
@@ -64,21 +55,18 @@ async def plan_course(cmd: PlanCourse, deps: PlannerDeps, *, delivery: int = 0) 
             )
             if existing.first() is not None:
                 raise PermanentError(f"course {p.course_id} already exists; choose a new course_id")
-        streamer = ChunkStreamer(
-            deps.publish_chunk, cmd, step="welcome_plan", course_id=p.course_id, delivery=delivery
-        )
-        result = await deps.llm.stream(
+        result = await generate(
+            deps,
+            cmd,
+            step="welcome_plan",
+            course_id=p.course_id,
+            delivery=delivery,
             task="welcome_plan",
             messages=prompts.welcome_messages(p),
             prompt_name=prompts.WELCOME_PLAN,
             prompt_version=prompts.WELCOME_PLAN_VERSION,
-            on_delta=streamer.on_delta,
-            on_attempt=streamer.on_attempt,
-            job_id=cmd.job_id,
-            course_id=p.course_id,
             variables=p.model_dump(mode="json"),
         )
-        await streamer.flush()
         await _store_plan(cmd, result, deps, consumer)
     deps.wake_relay()
     return True
@@ -213,10 +201,12 @@ async def refine_plan(cmd: RefinePlan, deps: PlannerDeps, *, delivery: int = 0) 
         history = chat.plan_history(turns, summary)
         if history.to_summarise:
             summary = await _summarise(cmd, deps, course_id, summary, history.to_summarise)
-        streamer = ChunkStreamer(
-            deps.publish_chunk, cmd, step="refine_plan", course_id=course_id, delivery=delivery
-        )
-        result = await deps.llm.stream(
+        result = await generate(
+            deps,
+            cmd,
+            step="refine_plan",
+            course_id=course_id,
+            delivery=delivery,
             task="refine_plan",
             messages=prompts.refine_messages(
                 profile,
@@ -226,13 +216,8 @@ async def refine_plan(cmd: RefinePlan, deps: PlannerDeps, *, delivery: int = 0) 
             ),
             prompt_name=prompts.REFINE_PLAN,
             prompt_version=prompts.REFINE_PLAN_VERSION,
-            on_delta=streamer.on_delta,
-            on_attempt=streamer.on_attempt,
-            job_id=cmd.job_id,
-            course_id=course_id,
             variables={"request": cmd.payload.text},
         )
-        await streamer.flush()
         async with deps.sessionmaker() as session, session.begin():
             if not await claim_message(session, metadata, consumer, cmd.message_id):
                 return False
