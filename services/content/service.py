@@ -172,6 +172,7 @@ def _payload_fields(row: Row[Any]) -> dict[str, Any]:
         "model": row.model,
         "input_tokens": row.input_tokens,
         "output_tokens": row.output_tokens,
+        "profile": row.brief.get("profile"),
     }
 
 

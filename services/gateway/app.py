@@ -10,20 +10,22 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 
 from services.gateway import handlers
-from services.gateway.routes import auth, courses, jobs, lessons
+from services.gateway.routes import assessments, auth, courses, jobs, lessons
 from services.gateway.store import metadata
 from services.gateway.streams import EventHub, EventLog
 from shared.asgi import database_check, metrics_response, readiness
 from shared.asyncapi import build_document
+from shared.contracts.assessment import GenerateExercise
 from shared.contracts.content import ReviseLesson
 from shared.contracts.planner import FinalizeCourse, PlanCourse, RefinePlan
 from shared.runtime import Runtime
 
 runtime = Runtime("gateway", metadata)
-for command in (PlanCourse, RefinePlan, FinalizeCourse, ReviseLesson):
+for command in (PlanCourse, RefinePlan, FinalizeCourse, ReviseLesson, GenerateExercise):
     runtime.command_publisher(command)
 runtime.sends_commands_to("planner")
 runtime.sends_commands_to("content")
+runtime.sends_commands_to("assessment")
 hub = EventHub()
 event_log = EventLog(runtime.sessionmaker)
 handlers.register(runtime, event_log, hub)
@@ -49,6 +51,7 @@ app.state.event_log = event_log
 app.include_router(auth.router)
 app.include_router(courses.router)
 app.include_router(lessons.router)
+app.include_router(assessments.router)
 app.include_router(jobs.router)
 
 

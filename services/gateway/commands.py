@@ -68,10 +68,14 @@ async def submit(
     )
 
 
-async def ask(request: Request, service: str, query: str, **body: Any) -> Any:
+async def ask(
+    request: Request, service: str, query: str, *, rpc_timeout: float = 10.0, **body: Any
+) -> Any:
     """Ask ``service`` over RPC; its 404 becomes ours, silence becomes a 503."""
     try:
-        return await rpc.request(request.app.state.runtime.broker, service, query, body)
+        return await rpc.request(
+            request.app.state.runtime.broker, service, query, body, timeout=rpc_timeout
+        )
     except rpc.RpcError as exc:
         raise HTTPException(exc.status, detail=exc.detail) from exc
     except rpc.RpcUnavailable as exc:

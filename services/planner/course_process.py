@@ -1,10 +1,13 @@
-"""The course process: count lessons as they land, announce progress and readiness.
+"""The course process: count lessons and assessments as they land; announce progress
+and readiness.
 
-State lives in PostgreSQL (``modules.lesson_status``), so a restarted planner picks
-up where it was. Each event is recorded as handled in the same transaction as its
-effect, and a module counts once however many times its lesson is announced. The
-course row is locked while counting, so two lessons landing at once on two
-replicas cannot both miss (or both announce) readiness.
+A course is ready when every module's lesson is written and assessed. State lives in
+PostgreSQL (``modules.lesson_status``, ``modules.assessment_status``), so a restarted
+planner picks up where it was, and the two may land in either order. Each event is
+recorded as handled in the same transaction as its effect, and a module's lesson (or
+assessment) counts once however many times it is announced. The course row is locked
+while counting, so two steps landing at once on two replicas cannot both miss (or
+both announce) readiness.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from services.planner.store import courses, metadata, modules
+from shared.contracts.assessment import AssessmentReady
 from shared.contracts.base import Message
 from shared.contracts.content import LessonWritten, WriteLesson
 from shared.contracts.course import (
@@ -38,53 +42,110 @@ async def lesson_written(event: LessonWritten, sessionmaker: Any) -> bool:
     Returns False for a duplicate (already handled event, or a lesson already counted).
     """
     p = event.payload
+    return await _count_step(
+        event,
+        sessionmaker,
+        consumer="planner.lesson_written",
+        step="lesson",
+        course_id=p.course_id,
+        module_id=p.module_id,
+        lesson_id=p.lesson_id,
+        status_column="lesson_status",
+        values={"lesson_status": "written", "lesson_id": p.lesson_id},
+        done_status="written",
+    )
+
+
+async def assessment_ready(event: AssessmentReady, sessionmaker: Any) -> bool:
+    """Mark the module's lesson assessed; emit course.progress, and course.ready at the end.
+
+    Returns False for a duplicate (already handled event, or an assessment already counted).
+    """
+    p = event.payload
+    return await _count_step(
+        event,
+        sessionmaker,
+        consumer="planner.assessment_ready",
+        step="assessment",
+        course_id=p.course_id,
+        module_id=p.module_id,
+        lesson_id=p.lesson_id,
+        status_column="assessment_status",
+        values={
+            "assessment_status": "ready",
+            "quiz_id": p.quiz_id,
+            "exercise_id": p.exercise.exercise_id if p.exercise else None,
+        },
+        done_status="ready",
+    )
+
+
+async def _count_step(
+    event: Message,
+    sessionmaker: Any,
+    *,
+    consumer: str,
+    step: str,
+    course_id: str,
+    module_id: str,
+    lesson_id: str,
+    status_column: str,
+    values: dict[str, Any],
+    done_status: str,
+) -> bool:
     async with sessionmaker() as session, session.begin():
-        if not await claim_message(session, metadata, "planner.lesson_written", event.message_id):
+        if not await claim_message(session, metadata, consumer, event.message_id):
             return False
         course = (
             await session.execute(
-                select(courses).where(courses.c.course_id == p.course_id).with_for_update()
+                select(courses).where(courses.c.course_id == course_id).with_for_update()
             )
         ).first()
         if course is None:
-            log.warning("lesson %s is for unknown course %s; ignored", p.lesson_id, p.course_id)
+            log.warning("%s of lesson %s is for unknown course %s", step, lesson_id, course_id)
             return False
         counted = await session.execute(
             update(modules)
             .where(
-                modules.c.module_id == p.module_id,
-                modules.c.course_id == p.course_id,
-                modules.c.lesson_status != "written",
+                modules.c.module_id == module_id,
+                modules.c.course_id == course_id,
+                modules.c[status_column] != done_status,
             )
-            .values(lesson_status="written", lesson_id=p.lesson_id, updated_at=func.now())
+            .values(**values, updated_at=func.now())
             .returning(modules.c.module_id)
         )
         if counted.first() is None:
-            return False  # this module's lesson was already counted
-        done, total = await _counts(session, p.course_id)
+            return False  # this module's step was already counted
+        lessons_done, assessed, modules_total = await _counts(session, course_id)
         await enqueue(
             session,
             metadata,
             event.follow(
                 CourseProgress,
                 CourseProgressPayload(
-                    course_id=p.course_id,
-                    done=done,
-                    total=total,
-                    module_id=p.module_id,
-                    lesson_id=p.lesson_id,
+                    course_id=course_id,
+                    done=lessons_done + assessed,
+                    total=2 * modules_total,
+                    module_id=module_id,
+                    lesson_id=lesson_id,
+                    step=step,
+                    lessons_done=lessons_done,
+                    assessments_done=assessed,
                 ),
                 message_id=derived_id(event.message_id, "progress"),
             ),
         )
-        if done == total and course.status == "generating":
+        complete = lessons_done == assessed == modules_total
+        if complete and course.status == "generating":
             await _mark_ready(session, event, course)
     return True
 
 
-async def lesson_failed(event: JobFailed, sessionmaker: Any) -> bool:
-    """A lesson could not be written: mark its module failed (the course cannot be ready)."""
+async def step_failed(event: JobFailed, sessionmaker: Any) -> bool:
+    """A lesson could not be written or assessed: the course fails (it cannot be ready)."""
     p = event.payload
+    if p.failed_schema == LessonWritten.SCHEMA and p.course_id:
+        return await _assessment_failed(event, sessionmaker, p.course_id)
     if p.failed_schema != WriteLesson.SCHEMA or not p.failed_message_id:
         return False
     async with sessionmaker() as session, session.begin():
@@ -111,16 +172,41 @@ async def lesson_failed(event: JobFailed, sessionmaker: Any) -> bool:
     return True
 
 
-async def _counts(session: Any, course_id: str) -> tuple[int, int]:
+async def _assessment_failed(event: JobFailed, sessionmaker: Any, course_id: str) -> bool:
+    """A lesson.written that could not be handled (its assessment failed) fails the course.
+
+    The job.failed names the course but not the module: every module still waiting
+    for its assessment is marked failed with it.
+    """
+    async with sessionmaker() as session, session.begin():
+        if not await claim_message(session, metadata, "planner.lesson_failed", event.message_id):
+            return False
+        await session.execute(
+            update(modules)
+            .where(modules.c.course_id == course_id, modules.c.assessment_status == "pending")
+            .values(assessment_status="failed", updated_at=func.now())
+        )
+        failed = await session.execute(
+            update(courses)
+            .where(courses.c.course_id == course_id, courses.c.status == "generating")
+            .values(status="failed", updated_at=func.now())
+            .returning(courses.c.course_id)
+        )
+        return failed.first() is not None
+
+
+async def _counts(session: Any, course_id: str) -> tuple[int, int, int]:
+    """Lessons written, lessons assessed and modules of a course."""
     row = (
         await session.execute(
             select(
                 func.count().filter(modules.c.lesson_status == "written"),
+                func.count().filter(modules.c.assessment_status == "ready"),
                 func.count(),
             ).where(modules.c.course_id == course_id)
         )
     ).one()
-    return int(row[0]), int(row[1])
+    return int(row[0]), int(row[1]), int(row[2])
 
 
 async def _mark_ready(session: Any, origin: Message, course: Any) -> None:
@@ -130,7 +216,14 @@ async def _mark_ready(session: Any, origin: Message, course: Any) -> None:
         .values(status="ready", updated_at=func.now())
     )
     rows = await session.execute(
-        select(modules.c.module_id, modules.c.position, modules.c.title, modules.c.lesson_id)
+        select(
+            modules.c.module_id,
+            modules.c.position,
+            modules.c.title,
+            modules.c.lesson_id,
+            modules.c.quiz_id,
+            modules.c.exercise_id,
+        )
         .where(modules.c.course_id == course.course_id)
         .order_by(modules.c.position)
     )
@@ -148,6 +241,8 @@ async def _mark_ready(session: Any, origin: Message, course: Any) -> None:
                         order=r.position,
                         title=r.title,
                         lesson_id=r.lesson_id,
+                        quiz_id=r.quiz_id,
+                        exercise_id=r.exercise_id,
                     )
                     for r in rows
                 ],

@@ -7,6 +7,7 @@ from typing import Any
 from faststream.rabbit import RabbitMessage
 
 from services.planner import course_process, finalise, queries, service
+from shared.contracts.assessment import AssessmentReady
 from shared.contracts.content import LessonWritten, WriteLesson
 from shared.contracts.course import CourseProgress, CourseReady, PlanFinalized
 from shared.contracts.jobs import JobFailed
@@ -57,15 +58,26 @@ def register(runtime: Runtime) -> None:
             if await course_process.lesson_written(event, runtime.sessionmaker):
                 runtime.relay.wake()
 
+    assessed = runtime.durable_subscriber(
+        event_queue("planner.on-assessment-ready", AssessmentReady.routing_key()), events_exchange
+    )
+
+    @assessed
+    async def assessment_ready(event: AssessmentReady) -> None:
+        """Count the assessment; emit course.progress and, with the last one, course.ready."""
+        with job_context(event.job_id, event):
+            if await course_process.assessment_ready(event, runtime.sessionmaker):
+                runtime.relay.wake()
+
     failed = runtime.durable_subscriber(
         event_queue("planner.on-job-failed", JobFailed.routing_key()), events_exchange
     )
 
     @failed
     async def job_failed(event: JobFailed) -> None:
-        """A lesson that could not be written marks its course failed."""
+        """A lesson that could not be written or assessed marks its course failed."""
         with job_context(event.job_id, event):
-            await course_process.lesson_failed(event, runtime.sessionmaker)
+            await course_process.step_failed(event, runtime.sessionmaker)
 
     @runtime.rpc.query("list_courses")
     async def list_courses(body: dict[str, Any]) -> Any:

@@ -23,12 +23,18 @@ def _iso(value: Any) -> str | None:
 
 
 async def list_courses(sessionmaker: Any, body: dict[str, Any]) -> list[dict[str, Any]]:
-    """The caller's courses, newest first, with lesson progress."""
+    """The caller's courses, newest first, with lesson and assessment progress."""
     user_id = _user(body)
     done = func.count(modules.c.module_id).filter(modules.c.lesson_status == "written")
+    assessed = func.count(modules.c.module_id).filter(modules.c.assessment_status == "ready")
     async with sessionmaker() as session:
         rows = await session.execute(
-            select(courses, done.label("done"), func.count(modules.c.module_id).label("total"))
+            select(
+                courses,
+                done.label("done"),
+                assessed.label("assessed"),
+                func.count(modules.c.module_id).label("total"),
+            )
             .select_from(courses.outerjoin(modules, modules.c.course_id == courses.c.course_id))
             .where(courses.c.user_id == user_id)
             .group_by(courses.c.course_id)
@@ -43,6 +49,7 @@ async def list_courses(sessionmaker: Any, body: dict[str, Any]) -> list[dict[str
                 "status": r.status,
                 "lessons_done": r.done,
                 "lessons_total": r.total,
+                "assessments_done": r.assessed,
                 "created_at": _iso(r.created_at),
                 "updated_at": _iso(r.updated_at),
             }
@@ -93,6 +100,9 @@ async def get_course(sessionmaker: Any, body: dict[str, Any]) -> dict[str, Any]:
                 "estimated_hours": m.estimated_hours,
                 "lesson_status": m.lesson_status,
                 "lesson_id": m.lesson_id,
+                "assessment_status": m.assessment_status,
+                "quiz_id": m.quiz_id,
+                "exercise_id": m.exercise_id,
             }
             for m in mods
         ]
@@ -108,8 +118,18 @@ async def get_course(sessionmaker: Any, body: dict[str, Any]) -> dict[str, Any]:
         "plan": plans[-1] if plans else None,
         "chat": chat,
         "modules": module_list,
-        "progress": {
-            "done": sum(1 for m in module_list if m["lesson_status"] == "written"),
-            "total": len(module_list),
-        },
+        "progress": _progress(module_list),
+    }
+
+
+def _progress(module_list: list[dict[str, Any]]) -> dict[str, int]:
+    """Steps done out of two per module (its lesson, then its assessment)."""
+    lessons = sum(1 for m in module_list if m["lesson_status"] == "written")
+    assessed = sum(1 for m in module_list if m["assessment_status"] == "ready")
+    return {
+        "done": lessons + assessed,
+        "total": 2 * len(module_list),
+        "lessons_done": lessons,
+        "assessments_done": assessed,
+        "modules": len(module_list),
     }

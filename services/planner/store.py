@@ -80,6 +80,10 @@ modules = Table(
     # pending → written; a lesson that could not be written is failed
     Column("lesson_status", String(20), nullable=False),
     Column("lesson_id", String(200)),
+    # pending → ready when assessment.ready lands; failed when it cannot be assessed
+    Column("assessment_status", String(20), nullable=False, server_default="pending"),
+    Column("quiz_id", String(200)),
+    Column("exercise_id", String(200)),
     # message_id of the content.write_lesson command: a job.failed names it
     Column("command_id", String(200), nullable=False, unique=True),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),

@@ -3,7 +3,7 @@
 Import this package to populate the registry with every message type.
 """
 
-from shared.contracts import content, course, jobs, planner
+from shared.contracts import assessment, content, course, jobs, planner
 from shared.contracts.base import (
     COMMANDS_EXCHANGE,
     EVENTS_EXCHANGE,
@@ -24,6 +24,7 @@ __all__ = [
     "REGISTRY",
     "Message",
     "Payload",
+    "assessment",
     "content",
     "course",
     "jobs",

@@ -58,6 +58,10 @@ class LessonWrittenPayload(Payload):
     model: str = Field(description="Model that wrote it.", examples=["offline/lectern"])
     input_tokens: int = Field(ge=0, description="Prompt tokens used.")
     output_tokens: int = Field(ge=0, description="Completion tokens used.")
+    profile: LearnerProfile | None = Field(
+        None,
+        description="The learner the lesson was written for, so its assessment fits them too.",
+    )
 
 
 class LessonWritten(Message):

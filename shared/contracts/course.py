@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from shared.contracts.base import Message, Payload
@@ -52,14 +54,25 @@ class PlanFinalized(Message):
 
 class CourseProgressPayload(Payload):
     course_id: str = Field(description="The course.", examples=["c-1"])
-    done: int = Field(ge=0, description="Lessons written so far.", examples=[3])
-    total: int = Field(ge=1, description="Lessons in the course.", examples=[8])
-    module_id: str = Field(description="Module whose lesson just landed.")
-    lesson_id: str = Field(description="The lesson that just landed.")
+    done: int = Field(
+        ge=0,
+        description="Steps done so far: lessons written plus lessons assessed.",
+        examples=[3],
+    )
+    total: int = Field(
+        ge=1, description="Steps in the course: two per module (lesson, assessment).", examples=[8]
+    )
+    module_id: str = Field(description="Module whose lesson or assessment just landed.")
+    lesson_id: str = Field(description="The lesson that just landed or was assessed.")
+    step: Literal["lesson", "assessment"] = Field(
+        "lesson", description="What just landed: the lesson, or its assessment."
+    )
+    lessons_done: int = Field(0, ge=0, description="Lessons written so far.", examples=[2])
+    assessments_done: int = Field(0, ge=0, description="Lessons assessed so far.", examples=[1])
 
 
 class CourseProgress(Message):
-    """Another lesson of a course landed."""
+    """Another lesson, or another lesson's assessment, of a course landed."""
 
     SCHEMA = "course.progress.v1"
     payload: CourseProgressPayload
@@ -72,6 +85,10 @@ class CourseLessonRef(Payload):
     order: int = Field(ge=1, description="Position of the module, from 1.")
     title: str = Field(description="Module title.")
     lesson_id: str = Field(description="The module's lesson.")
+    quiz_id: str | None = Field(None, description="The lesson's quiz.")
+    exercise_id: str | None = Field(
+        None, description="The lesson's coding exercise; null when the lesson has no code."
+    )
 
 
 class CourseReadyPayload(Payload):
@@ -81,7 +98,7 @@ class CourseReadyPayload(Payload):
 
 
 class CourseReady(Message):
-    """Every lesson of a course is written: the course can be read and exported."""
+    """Every lesson of a course is written and assessed: it can be read, taken and exported."""
 
     SCHEMA = "course.ready.v1"
     payload: CourseReadyPayload

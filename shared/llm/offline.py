@@ -116,9 +116,9 @@ def _contents(messages: list[dict[str, Any]], role: str) -> list[str]:
     return [_text(m.get("content")) for m in messages if m.get("role") == role]
 
 
-def _last(messages: list[dict[str, Any]], role: str) -> str:
+def _last(messages: list[dict[str, Any]], role: str, *, first: bool = False) -> str:
     found = _contents(messages, role)
-    return found[-1] if found else ""
+    return (found[0] if first else found[-1]) if found else ""
 
 
 def _one_line(text: str, limit: int = 300) -> str:
@@ -580,9 +580,18 @@ def revise_lesson(messages: list[dict[str, Any]]) -> str:
 # --------------------------------------------------------------------------- assessment
 
 
+_MATERIAL_RE = re.compile(r"^=== [^=\n]+ ===$", re.MULTILINE)
+
+
+def _brief_part(text: str) -> str:
+    """The ``key: value`` part of a message, before a ``=== ... ===`` material line."""
+    match = _MATERIAL_RE.search(text)
+    return text[: match.start()] if match else text
+
+
 def quiz(messages: list[dict[str, Any]]) -> dict[str, Any]:
-    """A multiple-choice quiz about the lesson or module in the last user message."""
-    text = _last(messages, "user")
+    """A quiz about the lesson in the last user message: multiple choice and open questions."""
+    text = _brief_part(_last(messages, "user"))
     fields = parse_fields(text)
     brief = parse_lesson_brief(text)
     count = int(
@@ -637,8 +646,26 @@ def quiz(messages: list[dict[str, Any]]) -> dict[str, Any]:
             }
             for index, option in enumerate(texts)
         ]
-        questions.append({"question": question, "options": options, "correct_index": correct_index})
-    return {"title": f"Quiz: {subject}", "questions": questions}
+        questions.append({"question": question, "options": options})
+    open_questions = [
+        {
+            "question": f"In a sentence or two: how would you start practising {subject}?",
+            "model_answer": (
+                "Start from the smallest working example, run it, then change one thing "
+                "at a time and predict the result before running it again."
+            ),
+            "rubric": [
+                "Starts from a small working example",
+                "Changes the example step by step",
+                "Predicts the result before checking it",
+            ],
+        }
+    ]
+    return {
+        "title": f"Quiz: {subject}",
+        "multiple_choice": questions,
+        "open_questions": open_questions,
+    }
 
 
 _STARTER = (
@@ -653,42 +680,132 @@ _SOLUTION = (
     "    count = len(values)\n"
     '    return {"count": count, "total": total, "mean": total / count if count else 0.0}\n'
 )
-_TESTS = (
-    "def test_empty():\n"
-    '    assert summarise([]) == {"count": 0, "total": 0.0, "mean": 0.0}\n'
-    "\n"
-    "\n"
-    "def test_several_values():\n"
-    "    result = summarise([2, 4, 6])\n"
-    '    assert result["count"] == 3\n'
-    '    assert result["total"] == 12.0\n'
-    '    assert result["mean"] == 4.0\n'
-    "\n"
-    "\n"
-    "def test_negative_values():\n"
-    '    assert summarise([-1, 1])["mean"] == 0.0\n'
-)
 
 
-def coding_exercise(messages: list[dict[str, Any]]) -> dict[str, Any]:
-    """A small python exercise with a reference solution and assert-based tests."""
-    brief = parse_lesson_brief(_last(messages, "user"))
-    return {
-        "title": f"Exercise: summarising data ({brief.title})",
-        "language": "python",
+def _exercise_tests(*tests: tuple[str, str]) -> str:
+    return "\n\n".join(f"def {name}():\n{body}" for name, body in tests) + "\n"
+
+
+_EXERCISES: dict[str, dict[str, Any]] = {
+    "easier": {
+        "title": "adding up a list",
         "statement": (
-            f"As practice for {brief.title}, write `summarise(values)` that returns a dict "
-            "with the `count`, `total` and `mean` of a list of numbers. An empty list has "
-            "mean 0.0."
+            "write `total(values)` that returns the sum of a list of numbers as a float "
+            "(0.0 for an empty list)."
         ),
-        "starter_code": _STARTER,
-        "reference_solution": _SOLUTION,
-        "tests": _TESTS,
+        "starter": (
+            "def total(values: list[float]) -> float:\n"
+            '    """Return the sum of ``values`` as a float (0.0 when empty)."""\n'
+            "    raise NotImplementedError\n"
+        ),
+        "solution": (
+            "def total(values: list[float]) -> float:\n"
+            '    """Return the sum of ``values`` as a float (0.0 when empty)."""\n'
+            "    return float(sum(values))\n"
+        ),
+        "visible": _exercise_tests(
+            ("test_total_of_three", "    assert total([1, 2, 3]) == 6.0\n"),
+        ),
+        "hidden": _exercise_tests(
+            ("test_total_empty", "    assert total([]) == 0.0\n"),
+            ("test_total_negative", "    assert total([-1, 1, -2]) == -2.0\n"),
+        ),
+        "hints": ["`sum()` adds up a list.", "Convert the result with `float()`."],
+    },
+    "standard": {
+        "title": "summarising data",
+        "statement": (
+            "write `summarise(values)` that returns a dict with the `count`, `total` and "
+            "`mean` of a list of numbers. An empty list has mean 0.0."
+        ),
+        "starter": _STARTER,
+        "solution": _SOLUTION,
+        "visible": _exercise_tests(
+            (
+                "test_several_values",
+                "    result = summarise([2, 4, 6])\n"
+                '    assert result["count"] == 3\n'
+                '    assert result["total"] == 12.0\n'
+                '    assert result["mean"] == 4.0\n',
+            ),
+        ),
+        "hidden": _exercise_tests(
+            (
+                "test_empty",
+                '    assert summarise([]) == {"count": 0, "total": 0.0, "mean": 0.0}\n',
+            ),
+            ("test_negative_values", '    assert summarise([-1, 1])["mean"] == 0.0\n'),
+        ),
         "hints": [
             "`sum()` and `len()` do most of the work.",
             "Guard against dividing by zero for an empty list.",
             "Return floats for `total` and `mean`.",
         ],
+    },
+    "harder": {
+        "title": "summarising messy data",
+        "statement": (
+            "write `summarise(values)` that ignores `None` entries and returns a dict with "
+            "the `count`, `mean` and `median` of the remaining numbers (both 0.0 when none "
+            "remain)."
+        ),
+        "starter": (
+            "def summarise(values: list[float | None]) -> dict[str, float]:\n"
+            '    """Count, mean and median of the numbers in ``values`` (None skipped)."""\n'
+            "    raise NotImplementedError\n"
+        ),
+        "solution": (
+            "def summarise(values: list[float | None]) -> dict[str, float]:\n"
+            '    """Count, mean and median of the numbers in ``values`` (None skipped)."""\n'
+            "    numbers = sorted(v for v in values if v is not None)\n"
+            "    count = len(numbers)\n"
+            "    if not count:\n"
+            '        return {"count": 0, "mean": 0.0, "median": 0.0}\n'
+            "    middle = count // 2\n"
+            "    if count % 2:\n"
+            "        median = float(numbers[middle])\n"
+            "    else:\n"
+            "        median = (numbers[middle - 1] + numbers[middle]) / 2\n"
+            '    return {"count": count, "mean": sum(numbers) / count, "median": median}\n'
+        ),
+        "visible": _exercise_tests(
+            (
+                "test_odd_count",
+                "    result = summarise([3, 1, 2])\n"
+                '    assert result == {"count": 3, "mean": 2.0, "median": 2.0}\n',
+            ),
+        ),
+        "hidden": _exercise_tests(
+            ("test_even_count", '    assert summarise([4, 1, 3, 2])["median"] == 2.5\n'),
+            ("test_skips_none", '    assert summarise([None, 5, None])["count"] == 1\n'),
+            (
+                "test_only_none",
+                '    assert summarise([None]) == {"count": 0, "mean": 0.0, "median": 0.0}\n',
+            ),
+        ),
+        "hints": [
+            "Filter out `None` first, then sort.",
+            "An even count has two middle values: average them.",
+        ],
+    },
+}
+
+
+def coding_exercise(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """A small Python exercise with a reference solution and visible and hidden tests."""
+    text = _brief_part(_last(messages, "user", first=True))
+    brief = parse_lesson_brief(text)
+    difficulty = str(_pick(parse_fields(text), "difficulty") or "standard").lower()
+    spec = _EXERCISES.get(difficulty, _EXERCISES["standard"])
+    return {
+        "title": f"Exercise: {spec['title']} ({brief.title})",
+        "language": "python",
+        "statement": f"As practice for {brief.title}, {spec['statement']}",
+        "starter_code": spec["starter"],
+        "reference_solution": spec["solution"],
+        "visible_tests": spec["visible"],
+        "hidden_tests": spec["hidden"],
+        "hints": spec["hints"],
     }
 
 

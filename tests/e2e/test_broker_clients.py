@@ -111,10 +111,15 @@ async def test_autopilot_course_through_the_broker_alone(
     proposed = [e for e in events if e["schema"] == "course.plan_proposed.v1"]
     finalized = [e for e in events if e["schema"] == "course.plan_finalized.v1"]
     written = [e for e in events if e["schema"] == "lesson.written.v1"]
+    assessed = [e for e in events if e["schema"] == "assessment.ready.v1"]
     progress = [e for e in events if e["schema"] == "course.progress.v1"]
     assert len(proposed) == len(finalized) == 1
     modules = finalized[0]["payload"]["modules"]
-    assert len(written) == len(progress) == len(modules)
+    assert len(written) == len(assessed) == len(modules)
+    assert len(progress) == 2 * len(modules)
+    # a negotiation course has no code: quizzes, no exercises, and it says why
+    assert all(a["payload"]["exercise"] is None for a in assessed)
+    assert all("no code" in a["payload"]["exercise_note"] for a in assessed)
     ready = events[-1]["payload"]
     assert ready["course_id"] == course_id
     assert {m["lesson_id"] for m in ready["modules"]} == {

@@ -74,23 +74,31 @@ async def test_chat_refine_finalise_read_revise_export(
         assert finalized["estimate"]["output_tokens"] > 0
         written = of(events, "lesson.written")
         assert sorted(w["order"] for w in written) == [m["order"] for m in modules]
+        assessed = of(events, "assessment.ready")
+        assert sorted(a["order"] for a in assessed) == [m["order"] for m in modules]
+        assert all(a["quiz_id"] and a["multiple_choice"] and a["open_questions"] for a in assessed)
         progress = of(events, "course.progress")
-        assert sorted(p["done"] for p in progress) == list(range(1, len(modules) + 1))
-        assert {p["total"] for p in progress} == {len(modules)}
+        assert sorted(p["done"] for p in progress) == list(range(1, 2 * len(modules) + 1))
+        assert {p["total"] for p in progress} == {2 * len(modules)}
         steps = {p["step"] for p in of(events, "job.chunk")}
         assert {f"lesson:{m['order']}" for m in modules} <= steps, steps
         ready = events[-1].data["payload"]
         assert [m["lesson_id"] for m in ready["modules"]] == [
             next(w["lesson_id"] for w in written if w["order"] == m["order"]) for m in modules
         ]
+        assert [m["quiz_id"] for m in ready["modules"]] == [
+            next(a["quiz_id"] for a in assessed if a["order"] == m["order"]) for m in modules
+        ]
 
         # the course reads back complete
         course = (await client.get(f"/v1/courses/{course_id}", headers=auth)).json()
         assert course["status"] == "ready"
         assert [m["lesson_status"] for m in course["modules"]] == ["written"] * len(modules)
+        assert [m["assessment_status"] for m in course["modules"]] == ["ready"] * len(modules)
         listed = (await client.get("/v1/courses", headers=auth)).json()
         assert [c["course_id"] for c in listed] == [course_id]
         assert listed[0]["lessons_done"] == listed[0]["lessons_total"] == len(modules)
+        assert listed[0]["assessments_done"] == len(modules)
         lesson = (await client.get(f"/v1/courses/{course_id}/lessons/1", headers=auth)).json()
         assert lesson["version"] == 1 and "```mermaid" in lesson["markdown"]
         assert "Knowledge check" in lesson["markdown"]
@@ -145,7 +153,7 @@ async def test_chat_refine_finalise_read_revise_export(
 
 
 async def test_lessons_are_written_in_parallel(cluster: Cluster) -> None:
-    """8 modules: the lesson phase takes about one lesson's time, not eight."""
+    """8 modules: the lesson and assessment phase takes about one of each, not eight."""
     async with httpx.AsyncClient(base_url=cluster.gateway, timeout=30) as client:
         token = await guest_token(client)
         accepted = await create_course(
@@ -154,8 +162,10 @@ async def test_lessons_are_written_in_parallel(cluster: Cluster) -> None:
         events = await read_events(client, accepted["events_url"], token, until=DONE)
     assert events[-1].event == "course.ready", events[-1].data
     assert len(of(events, "lesson.written")) == 8
-    calls = [p for p in of(events, "llm.call_completed") if p["task"] == "write_lesson"]
-    assert len(calls) == 8
+    assert len(of(events, "assessment.ready")) == 8
+    steps = {"write_lesson", "quiz", "coding_exercise"}
+    calls = [p for p in of(events, "llm.call_completed") if p["task"] in steps]
+    assert len(calls) == 8 * 3
     one_lesson = max(c["latency_ms"] for c in calls) / 1000
     serial = sum(c["latency_ms"] for c in calls) / 1000
 
@@ -167,7 +177,8 @@ async def test_lessons_are_written_in_parallel(cluster: Cluster) -> None:
     start = at(next(e for e in events if e.event == "course.plan_finalized"))
     phase = at(events[-1]) - start
     assert phase < serial / 2, f"lesson phase {phase:.2f}s vs {serial:.2f}s serial"
-    assert phase < one_lesson * 2 + 1.0, f"lesson phase {phase:.2f}s vs one {one_lesson:.2f}s"
+    # one lesson, then its quiz and exercise side by side: about two calls' time
+    assert phase < one_lesson * 3 + 1.0, f"lesson phase {phase:.2f}s vs one {one_lesson:.2f}s"
 
 
 async def test_invalid_modules_fail_the_job_with_a_reason(cluster: Cluster) -> None:

@@ -29,11 +29,11 @@ async def test_planner_killed_mid_course_still_completes_once(
         total = len(before[-1].data["payload"]["modules"])
 
         cluster["planner"].kill()  # kill -9 while the lessons are being written
-        for _ in range(100):  # lessons land while the planner is down
-            written = await db.fetchval(
-                "SELECT count(*) FROM content.lessons WHERE course_id = $1", course_id
+        for _ in range(150):  # lessons and assessments land while the planner is down
+            assessed = await db.fetchval(
+                "SELECT count(*) FROM assessment.lessons WHERE course_id = $1", course_id
             )
-            if written == total:
+            if assessed == total:
                 break
             await asyncio.sleep(0.1)
         cluster["planner"].start()
@@ -45,13 +45,16 @@ async def test_planner_killed_mid_course_still_completes_once(
     assert after[-1].event == "course.ready", after[-1].data
     events = before + after
     progress = [e.data["payload"]["done"] for e in events if e.event == "course.progress"]
-    assert sorted(progress) == list(range(1, total + 1)), progress
+    assert sorted(progress) == list(range(1, 2 * total + 1)), progress
     assert [e.event for e in events].count("course.ready") == 1
     lessons = await db.fetch(
         "SELECT position, version FROM content.lessons WHERE course_id = $1", course_id
     )
     assert sorted(r["position"] for r in lessons) == list(range(1, total + 1)), "no duplicates"
     modules = await db.fetch(
-        "SELECT lesson_status FROM planner.modules WHERE course_id = $1", course_id
+        "SELECT lesson_status, assessment_status FROM planner.modules WHERE course_id = $1",
+        course_id,
     )
-    assert [m["lesson_status"] for m in modules] == ["written"] * total
+    assert [(m["lesson_status"], m["assessment_status"]) for m in modules] == [
+        ("written", "ready")
+    ] * total

@@ -10,31 +10,7 @@ import pytest
 from services.planner import service
 from shared.db import make_engine, make_sessionmaker
 from shared.settings import get_settings
-
-
-class Recording:
-    """The real LLM client, remembering every call's arguments."""
-
-    def __init__(self) -> None:
-        from shared.llm import LLMClient
-
-        self.client = LLMClient(get_settings("planner"), service="planner")
-        self.calls: list[dict[str, Any]] = []
-
-    @property
-    def models(self) -> list[str]:
-        return self.client.models
-
-    def estimate_cost(self, i: int, o: int) -> float | None:
-        return self.client.estimate_cost(i, o)
-
-    async def stream(self, **kw: Any) -> Any:
-        self.calls.append(kw)
-        return await self.client.stream(**kw)
-
-    async def structured(self, **kw: Any) -> Any:
-        self.calls.append(kw)
-        return await self.client.structured(**kw)
+from tests.support.llm import Recording
 
 
 @pytest.fixture
@@ -46,7 +22,7 @@ async def deps(infra: dict[str, str]) -> Any:
 
     yield service.PlannerDeps(
         sessionmaker=make_sessionmaker(engine),
-        llm=Recording(),
+        llm=Recording("planner"),
         publish_chunk=publish,
         wake_relay=lambda: None,
     )

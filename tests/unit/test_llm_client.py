@@ -223,7 +223,7 @@ async def test_marker_is_added_for_offline_models_only() -> None:
         prompt_name="p",
         prompt_version="1",
     )
-    assert '"questions"' in no_system.text  # the task reached the offline model
+    assert '"multiple_choice"' in no_system.text  # the task reached the offline model
     request = client._request("openai/x", _call_of(messages("hi", "[lectern-task: quiz]\nSys")))
     assert request["messages"][0]["content"] == "Sys"
     assert "api_base" not in client._request("offline/lectern", _call_of(messages("hi")))

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, Field
 
+from services.assessment.drafts import ExerciseDraft, QuizDraft
 from shared.llm import load_litellm
 from shared.llm.offline import (
     HOOK_FAIL,
@@ -59,22 +60,6 @@ class Module(BaseModel):
 
 class Modules(BaseModel):
     modules: list[Module] = Field(min_length=1)
-
-
-class Option(BaseModel):
-    text: str
-    correct: bool
-    explanation: str
-
-
-class Question(BaseModel):
-    question: str
-    options: list[Option] = Field(min_length=2)
-    correct_index: int
-
-
-class Quiz(BaseModel):
-    questions: list[Question] = Field(min_length=1)
 
 
 def test_task_marker_round_trip() -> None:
@@ -192,24 +177,52 @@ def test_write_lesson_structure(brief: str, technical: bool) -> None:
 
 def test_quiz_has_exactly_one_correct_option_per_question() -> None:
     messages = conversation("quiz", ("user", "title: Python loops\nnum_questions: 5"))
-    quiz = Quiz.model_validate_json(generate(messages))
-    assert len(quiz.questions) == 5
-    for question in quiz.questions:
-        assert sum(o.correct for o in question.options) == 1
-        assert question.options[question.correct_index].correct
-        assert all(o.explanation for o in question.options)
-    assert len({q.correct_index for q in quiz.questions}) > 1
+    quiz = QuizDraft.model_validate_json(generate(messages))  # one correct option each
+    assert len(quiz.multiple_choice) == 5
+    assert all(o.explanation for q in quiz.multiple_choice for o in q.options)
+    positions = {
+        next(i for i, o in enumerate(q.options) if o.correct) for q in quiz.multiple_choice
+    }
+    assert len(positions) > 1
+    assert quiz.open_questions and all(q.rubric and q.model_answer for q in quiz.open_questions)
 
 
-def test_coding_exercise_reference_solution_passes_its_tests() -> None:
-    exercise = json.loads(generate(conversation("coding_exercise", ("user", "title: Lists"))))
-    assert {"statement", "starter_code", "reference_solution", "tests", "hints"} <= set(exercise)
+def test_quiz_reads_the_brief_not_the_lesson_after_the_separator() -> None:
+    brief = 'title: Python loops\n=== LESSON ===\n# Other\ntitle: Not this\n{"title": "nor this"}'
+    quiz = QuizDraft.model_validate_json(generate(conversation("quiz", ("user", brief))))
+    assert quiz.title == "Quiz: Python loops"
+
+
+def _failures(code: str, tests: str) -> int:
     namespace: dict[str, Any] = {}
-    exec(exercise["reference_solution"] + "\n" + exercise["tests"], namespace)
-    tests = [f for name, f in namespace.items() if name.startswith("test_")]
-    assert len(tests) >= 2
-    for test in tests:
-        test()
+    exec(code + "\n" + tests, namespace)
+    failed = 0
+    for name, test in list(namespace.items()):
+        if name.startswith("test_"):
+            try:
+                test()
+            except Exception:
+                failed += 1
+    return failed
+
+
+@pytest.mark.parametrize("difficulty", ["easier", "standard", "harder"])
+def test_coding_exercise_passes_on_the_solution_and_fails_on_the_starter(difficulty: str) -> None:
+    brief = f"title: Lists\ndifficulty: {difficulty}"
+    draft = ExerciseDraft.model_validate_json(
+        generate(conversation("coding_exercise", ("user", brief)))
+    )
+    tests = draft.visible_tests + "\n" + draft.hidden_tests
+    assert _failures(draft.reference_solution, tests) == 0
+    assert _failures(draft.starter_code, tests) >= 1
+
+
+def test_coding_exercise_difficulties_differ() -> None:
+    texts = {
+        generate(conversation("coding_exercise", ("user", f"title: Lists\ndifficulty: {d}")))
+        for d in ("easier", "standard", "harder")
+    }
+    assert len(texts) == 3
 
 
 def test_grade_and_recommendation() -> None:
@@ -289,7 +302,7 @@ def test_invalid_json_hooks() -> None:
         {"role": "assistant", "content": "{"},
         {"role": "user", "content": "Please repair it."},
     ]
-    Quiz.model_validate_json(generate(repair))
+    QuizDraft.model_validate_json(generate(repair))
 
 
 def test_split_pieces_round_trips() -> None:

@@ -1,0 +1,481 @@
+"""Run untrusted Python (learner code, LLM-generated exercises) against tests, out of process.
+
+Each run starts ``sandbox_runner.py`` in a fresh child (``python -I -S``, own session, minimal
+environment, fresh working directory). The runner confines itself before any untrusted code
+runs: a private network namespace, rlimits (CPU, memory, file size, files, processes), uid
+``nobody`` when started as root, and an audit hook that blocks and reports forbidden
+operations. This side enforces the wall clock by killing the process group, caps what it
+reads, and turns whatever happened into a :class:`RunResult`; ``run()`` never raises because
+of what the code did.
+
+    sandbox = Sandbox(Limits(cpu_seconds=2))
+    result = await sandbox.run(code, {"visible": visible_tests, "hidden": hidden_tests})
+    result.status, result.reason, [t.status for t in result.tests]
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import secrets
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+RUNNER_PATH = str(Path(__file__).with_name("sandbox_runner.py"))
+MAX_SOURCE_BYTES = 100_000
+MAX_SUITES = 20
+MAX_TESTS = 50
+MAX_PROTOCOL_BYTES = 4 * 1024 * 1024
+MAX_OUTPUT_FLOOD = 16 * 1024 * 1024  # raw writes past the capped writer, before we kill
+CPU_EXIT = 152  # the runner's exit code after SIGXCPU (sandbox_runner.CPU_EXIT)
+MESSAGE_CHARS = 500
+
+STATUSES = (
+    "completed",
+    "syntax_error",
+    "timeout",
+    "cpu_limit",
+    "memory_limit",
+    "blocked",
+    "crashed",
+)
+
+BLOCKED_REASONS = {
+    "process": "Your code tried to start a new process ({what}), which is not allowed in exercises",
+    "network": "Your code tried to open a network connection ({what}), "
+    "which is not allowed in exercises",
+    "native": "Your code tried to load native code ({what}), which is not allowed in exercises",
+    "signal": "Your code tried to send a signal to a process ({what}), "
+    "which is not allowed in exercises",
+    "write": "Your code tried to write outside its working directory ({what}), "
+    "which is not allowed in exercises",
+    "read": "Your code tried to read a file outside its working directory ({what}), "
+    "which is not allowed in exercises",
+    "files": "Your code tried {what}, which is not allowed in exercises",
+    "tamper": "Your code tried to inspect or change the exercise runner ({what}), "
+    "which is not allowed in exercises",
+}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of one run."""
+
+    cpu_seconds: int = 2  # RLIMIT_CPU
+    memory_mb: int = 256  # RLIMIT_AS
+    wall_seconds: float = 5.0  # then the whole process group is killed
+    output_bytes: int = 16_000  # captured stdout/stderr of the code, truncated beyond this
+    max_processes: int = 0  # extra processes the code may start (0 = none)
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """The outcome of one test function."""
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    name: str
+    suite: str
+    status: str  # "passed" | "failed" (AssertionError) | "error" (anything else)
+    message: str  # "" when passed, else one human-readable line
+    duration_ms: float
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """The outcome of one run: overall status, learner-facing reason, per-test results."""
+
+    status: str  # one of STATUSES
+    reason: str  # words a learner understands; "" when completed
+    tests: list[TestResult]
+    output: str  # the code's stdout+stderr, truncated to Limits.output_bytes
+    duration_ms: float  # wall time of the child process
+    isolation: tuple[str, ...] = field(default=())  # layers that were active in the child
+
+    @property
+    def passed(self) -> int:
+        """Number of passed tests."""
+        return sum(t.status == "passed" for t in self.tests)
+
+    @property
+    def all_passed(self) -> bool:
+        """Completed, at least one test, and every test passed."""
+        return self.status == "completed" and bool(self.tests) and self.passed == len(self.tests)
+
+    def to_json(self) -> dict:
+        """A plain JSON-able dict (tests as a list of dicts, isolation as a list)."""
+        data = asdict(self)
+        data["isolation"] = list(self.isolation)
+        return data
+
+
+def discover(suites: dict[str, str]) -> dict[str, list[str]]:
+    """Test function names per suite, from the source (nothing is executed).
+
+    Raises ValueError naming the suite when one does not parse."""
+    found: dict[str, list[str]] = {}
+    for name, source in suites.items():
+        try:
+            tree = ast.parse(source, filename=f"<tests:{name}>")
+        except SyntaxError as exc:
+            raise ValueError(
+                f"test suite {name!r} has a syntax error on line {exc.lineno}: {exc.msg}"
+            ) from exc
+        except (ValueError, RecursionError, MemoryError) as exc:
+            raise ValueError(f"test suite {name!r} cannot be parsed: {exc}") from exc
+        names: list[str] = []
+        for node in tree.body:
+            is_function = isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+            if is_function and node.name.startswith("test") and node.name not in names:
+                names.append(node.name)
+        found[name] = names
+    return found
+
+
+class Sandbox:
+    """Runs code against test suites in confined child processes, a bounded number at once."""
+
+    def __init__(
+        self,
+        limits: Limits = Limits(),
+        *,
+        concurrency: int | None = None,
+        python: str = sys.executable,
+    ) -> None:
+        """``concurrency``: at most this many children at once (default: the CPU count)."""
+        self.limits = limits
+        self.concurrency = concurrency or os.cpu_count() or 2
+        self.python = python
+        self._slots = asyncio.Semaphore(self.concurrency)
+
+    def discover(self, suites: dict[str, str]) -> dict[str, list[str]]:
+        """Test function names per suite (see :func:`discover`)."""
+        return discover(suites)
+
+    async def run(
+        self, code: str, suites: dict[str, str], *, limits: Limits | None = None
+    ) -> RunResult:
+        """Run ``code`` as module ``solution``, then every ``test*`` function of every suite
+        (suite order, then source order).
+
+        Raises ValueError for caller errors (sizes, too many tests, bad limits) before any
+        process starts; whatever the code does ends up in the returned RunResult."""
+        limits = limits or self.limits
+        _check_limits(limits)
+        _check_sources(code, suites)
+        try:
+            names = discover(suites)
+        except ValueError as exc:
+            reason = str(exc)
+            return RunResult("syntax_error", reason[0].upper() + reason[1:], [], "", 0.0)
+        count = sum(len(n) for n in names.values())
+        if count > MAX_TESTS:
+            raise ValueError(f"{count} tests given, at most {MAX_TESTS} per run")
+        async with self._slots:
+            return await self._run_child(code, suites, limits)
+
+    async def _run_child(self, code: str, suites: dict[str, str], limits: Limits) -> RunResult:
+        nonce = secrets.token_hex(16)
+        # a root-owned, traversable but unlistable directory holding the working dir, so
+        # other sandboxes (the same uid nobody) cannot find this one's files
+        scratch = tempfile.mkdtemp(prefix="lectern-sandbox-")
+        try:
+            os.chmod(scratch, 0o711)
+            workdir = os.path.join(scratch, secrets.token_hex(16))
+            os.mkdir(workdir, 0o700)
+            job = {
+                "nonce": nonce,
+                "code": code,
+                "suites": list(suites.items()),
+                "limits": asdict(limits),
+                # RLIMIT_NPROC counts every process of uid nobody, siblings included
+                "nproc": 0
+                if limits.max_processes == 0
+                else self.concurrency * (1 + limits.max_processes),
+            }
+            return await self._supervise(json.dumps(job).encode(), workdir, nonce, limits)
+        finally:
+            await asyncio.to_thread(shutil.rmtree, scratch, True)
+
+    async def _supervise(self, job: bytes, workdir: str, nonce: str, limits: Limits) -> RunResult:
+        # nothing from the service's environment (secrets, proxies) reaches the child
+        env = {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "LANG": "C.UTF-8",
+            "LC_ALL": "C.UTF-8",
+            "HOME": workdir,
+            "TMPDIR": workdir,
+        }
+        started = time.monotonic()
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                self.python,
+                "-I",
+                "-S",
+                RUNNER_PATH,
+                cwd=workdir,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
+                env=env,
+            )
+        except OSError as exc:
+            log.exception("sandbox: could not start the runner")
+            reason = f"The exercise runner could not be started ({exc.strerror}); try again"
+            return RunResult("crashed", reason, [], "", 0.0)
+
+        protocol = _Protocol(nonce)
+        output = bytearray()
+        keep = limits.output_bytes + 128  # room for the runner's truncation marker
+        tasks = [
+            asyncio.create_task(_feed(proc.stdin, job)),
+            asyncio.create_task(_pump(proc.stdout, protocol.feed, MAX_PROTOCOL_BYTES)),
+            asyncio.create_task(_pump(proc.stderr, _keep_into(output, keep), MAX_OUTPUT_FLOOD)),
+            asyncio.create_task(proc.wait()),
+        ]
+        done, pending = await asyncio.wait(
+            tasks, timeout=limits.wall_seconds, return_when=asyncio.FIRST_EXCEPTION
+        )
+        flooded = any(not t.cancelled() and isinstance(t.exception(), _Flood) for t in done)
+        killed = False
+        if proc.returncode is None:
+            killed = True
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        elif limits.max_processes:
+            # the code may have left children behind in its process group
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        returncode = await proc.wait()
+        duration_ms = (time.monotonic() - started) * 1000
+        # what was written before the kill is still in the pipes: give the pumps a moment
+        if pending:
+            _, still = await asyncio.wait(pending, timeout=0.5)
+            for task in still:
+                task.cancel()
+            await asyncio.gather(*still, return_exceptions=True)
+
+        # the runner truncates what the code prints and appends its own marker; more than
+        # that means raw writes to the fds, which we cut here
+        text = _decode(bytes(output))
+        if len(output) > keep:
+            text = _decode(bytes(output[: limits.output_bytes]))
+            text += f"\n[output truncated: more than {limits.output_bytes} bytes]\n"
+        status, reason = _classify(
+            protocol,
+            returncode,
+            timed_out=killed and not flooded,
+            flooded=flooded,
+            duration_ms=duration_ms,
+            limits=limits,
+        )
+        tests = list(protocol.tests)
+        if protocol.running is not None and status != "completed":
+            suite, name, since = protocol.running
+            elapsed = (time.monotonic() - since) * 1000
+            tests.append(TestResult(name, suite, "error", _cap(f"Stopped: {reason}"), elapsed))
+        return RunResult(
+            status, reason, tests, text, round(duration_ms, 3), tuple(protocol.isolation)
+        )
+
+
+class _Protocol:
+    """Parses the runner's JSON lines as they arrive; ignores lines without the nonce."""
+
+    def __init__(self, nonce: str) -> None:
+        self.nonce = nonce
+        self.pending = b""
+        self.tests: list[TestResult] = []
+        self.violations: list[tuple[str, str]] = []
+        self.isolation: list[str] = []
+        self.running: tuple[str, str, float] | None = None
+        self.final: dict | None = None
+        self.cpu = False
+        self.fatal: str | None = None
+
+    def feed(self, chunk: bytes) -> None:
+        *lines, self.pending = (self.pending + chunk).split(b"\n")
+        for line in lines:
+            if line.strip():
+                self._line(line)
+
+    def _line(self, line: bytes) -> None:
+        try:
+            msg = json.loads(line)
+        except ValueError:
+            return
+        if not isinstance(msg, dict) or msg.get("n") != self.nonce:
+            return
+        try:
+            self._event(msg)
+        except (KeyError, TypeError, ValueError):
+            log.warning("sandbox: malformed runner message %.200r", line)
+
+    def _event(self, msg: dict) -> None:
+        event = msg.get("event")
+        if event == "start":
+            self.running = (str(msg["suite"]), str(msg["name"]), time.monotonic())
+        elif event == "test":
+            self.running = None
+            status = msg["status"] if msg["status"] in ("passed", "failed", "error") else "error"
+            self.tests.append(
+                TestResult(
+                    str(msg["name"]),
+                    str(msg["suite"]),
+                    status,
+                    _cap(_clean(str(msg["message"]))),
+                    float(msg["duration_ms"]),
+                )
+            )
+        elif event == "violation":
+            self.violations.append((str(msg["category"]), _clean(str(msg["what"]))))
+        elif event == "isolation":
+            self.isolation = [str(label) for label in msg["labels"]]
+        elif event == "cpu":
+            self.cpu = True
+        elif event == "final":
+            self.final = msg
+        elif event == "fatal":
+            self.fatal = str(msg.get("error"))
+
+
+def _classify(
+    protocol: _Protocol,
+    returncode: int,
+    *,
+    timed_out: bool,
+    flooded: bool,
+    duration_ms: float,
+    limits: Limits,
+) -> tuple[str, str]:
+    """(status, reason) from what the runner said and how the child ended."""
+    if protocol.violations:
+        category, what = protocol.violations[0]
+        reason = BLOCKED_REASONS.get(category, BLOCKED_REASONS["tamper"]).format(what=what)
+        others = len(protocol.violations) - 1
+        if others:
+            reason += f" (and {others} other forbidden operation{'s' if others > 1 else ''})"
+        return "blocked", reason
+    memory = f"Your code used more than {limits.memory_mb} MB of memory and was stopped"
+    final = protocol.final
+    if final is not None and not flooded:
+        status = final.get("status")
+        if status == "memory_limit":
+            return "memory_limit", memory
+        if status in ("completed", "syntax_error"):
+            return status, _cap(_clean(str(final.get("reason", ""))))
+    cpu_killed = returncode in (CPU_EXIT, -signal.SIGXCPU) or (
+        returncode == -signal.SIGKILL and not timed_out and duration_ms >= limits.cpu_seconds * 900
+    )
+    if protocol.cpu or cpu_killed:
+        return (
+            "cpu_limit",
+            f"Your code used more than {limits.cpu_seconds} s of CPU time and was stopped "
+            "(an infinite loop?)",
+        )
+    if timed_out:
+        return (
+            "timeout",
+            f"Your code ran for more than {limits.wall_seconds:g} s and was stopped "
+            "(is it waiting or sleeping?)",
+        )
+    if flooded:
+        return "crashed", "Your code wrote far too much output and was stopped"
+    if protocol.fatal is not None:
+        log.error("sandbox: runner failed: %s", protocol.fatal)
+        return "crashed", "The exercise runner failed unexpectedly; please try again"
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        hint = " (very deep recursion?)" if name == "SIGSEGV" else ""
+        return "crashed", f"Python crashed while running your code ({name}){hint}"
+    return (
+        "crashed",
+        f"Your code ended the test run early (exit code {returncode}) before the tests finished",
+    )
+
+
+async def _feed(stdin: asyncio.StreamWriter | None, data: bytes) -> None:
+    """Write the job and close stdin; a child that died early is not our error."""
+    if stdin is None:
+        return
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        stdin.write(data)
+        await stdin.drain()
+        stdin.close()
+        await stdin.wait_closed()
+
+
+class _Flood(Exception):
+    """The child wrote more than we are willing to read."""
+
+
+async def _pump(stream: asyncio.StreamReader | None, sink, limit: int) -> None:
+    """Read ``stream`` to EOF into ``sink``; raise _Flood past ``limit`` bytes."""
+    if stream is None:
+        return
+    total = 0
+    while chunk := await stream.read(65536):
+        total += len(chunk)
+        if total > limit:
+            raise _Flood(f"more than {limit} bytes")
+        sink(chunk)
+
+
+def _keep_into(buffer: bytearray, keep: int):
+    """A sink that keeps the first ``keep`` bytes and drops the rest."""
+
+    def sink(chunk: bytes) -> None:
+        room = keep + 1 - len(buffer)  # one extra byte tells "more came" apart from "exactly"
+        if room > 0:
+            buffer.extend(chunk[:room])
+
+    return sink
+
+
+def _check_limits(limits: Limits) -> None:
+    if limits.cpu_seconds < 1 or limits.memory_mb < 32 or limits.wall_seconds <= 0:
+        raise ValueError(f"unusable limits: {limits}")
+    if limits.output_bytes < 0 or limits.max_processes < 0:
+        raise ValueError(f"unusable limits: {limits}")
+
+
+def _check_sources(code: str, suites: dict[str, str]) -> None:
+    if not isinstance(code, str) or not isinstance(suites, dict):
+        raise TypeError("code must be a str and suites a dict[str, str]")
+    if len(code.encode("utf-8", "surrogatepass")) > MAX_SOURCE_BYTES:
+        raise ValueError(f"the code is larger than {MAX_SOURCE_BYTES} bytes")
+    if len(suites) > MAX_SUITES:
+        raise ValueError(f"{len(suites)} test suites given, at most {MAX_SUITES}")
+    for name, source in suites.items():
+        if not isinstance(name, str) or not isinstance(source, str):
+            raise TypeError("suites must be a dict[str, str]")
+        if len(source.encode("utf-8", "surrogatepass")) > MAX_SOURCE_BYTES:
+            raise ValueError(f"test suite {name!r} is larger than {MAX_SOURCE_BYTES} bytes")
+
+
+def _decode(data: bytes) -> str:
+    return data.decode("utf-8", "replace")
+
+
+def _clean(text: str) -> str:
+    """Lone surrogates (valid in JSON, not in UTF-8) replaced, so results always encode."""
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def _cap(text: str) -> str:
+    return text if len(text) <= MESSAGE_CHARS else text[: MESSAGE_CHARS - 1] + "…"

@@ -1,0 +1,277 @@
+"""The sandbox: untrusted code runs against tests in a confined child process.
+
+Every test runs real child processes (no mocks): correct and wrong solutions, then hostile
+code (infinite loops, sleeps, memory bombs, fork/exec, network, writes outside the working
+directory, output floods), and checks the service-side process keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+import uuid
+
+import pytest
+
+from services.assessment.sandbox import MAX_TESTS, Limits, RunResult, Sandbox
+
+IS_ROOT = os.geteuid() == 0
+
+GOOD = "def add(a, b):\n    return a + b\n"
+SUITES = {
+    "visible": "def test_small():\n    assert add(1, 2) == 3\n\n"
+    "def test_zero():\n    assert add(0, 0) == 0\n",
+    "hidden": "from solution import add as plus\n\n"
+    "def test_negative():\n    assert plus(-1, -2) == -3\n\n"
+    "def test_module():\n    import solution\n    assert solution.add(2, 2) == 4\n",
+}
+FAST = Limits(cpu_seconds=1, wall_seconds=5)
+
+
+@pytest.fixture
+def sandbox() -> Sandbox:
+    return Sandbox(FAST, concurrency=4)
+
+
+def exists(path: str) -> bool:
+    return os.path.exists(path)  # a stat: fine to block on in a test
+
+
+def by_name(result: RunResult) -> dict[str, tuple[str, str, str]]:
+    return {t.name: (t.suite, t.status, t.message) for t in result.tests}
+
+
+async def test_correct_solution_passes_visible_and_hidden(sandbox: Sandbox) -> None:
+    result = await sandbox.run(GOOD, SUITES)
+    assert result.status == "completed", result.reason
+    assert result.reason == ""
+    assert [(t.suite, t.name) for t in result.tests] == [
+        ("visible", "test_small"),
+        ("visible", "test_zero"),
+        ("hidden", "test_negative"),
+        ("hidden", "test_module"),
+    ]
+    assert result.passed == 4 and result.all_passed
+    assert all(t.message == "" and t.duration_ms >= 0 for t in result.tests)
+    data = result.to_json()
+    assert json.loads(json.dumps(data)) == data
+    assert data["tests"][0] == {
+        "name": "test_small",
+        "suite": "visible",
+        "status": "passed",
+        "message": "",
+        "duration_ms": result.tests[0].duration_ms,
+    }
+    assert {"rlimits", "audit"} <= set(result.isolation)
+    if IS_ROOT:
+        assert {"netns", "nobody"} <= set(result.isolation)
+
+
+async def test_wrong_solution_fails_with_the_assertion_values(sandbox: Sandbox) -> None:
+    result = await sandbox.run("def add(a, b):\n    return a - b\n", SUITES)
+    assert result.status == "completed"
+    assert not result.all_passed
+    tests = by_name(result)
+    assert tests["test_small"][1] == "failed"
+    assert tests["test_small"][2].startswith("AssertionError: assert -1 == 3")
+    assert "add(1, 2) == 3" in tests["test_small"][2]
+    assert tests["test_zero"] == ("visible", "passed", "")
+    assert result.passed == 1
+
+
+async def test_an_exception_is_an_error_and_the_other_tests_still_run(sandbox: Sandbox) -> None:
+    code = "def add(a, b):\n    if a < 0:\n        return a / 0\n    return a + b\n"
+    result = await sandbox.run(code, SUITES)
+    tests = by_name(result)
+    assert tests["test_negative"][1] == "error"
+    assert tests["test_negative"][2].startswith("ZeroDivisionError: division by zero")
+    assert "line 3" in tests["test_negative"][2]
+    assert [t.status for t in result.tests].count("passed") == 3
+
+
+async def test_output_of_the_code_is_captured(sandbox: Sandbox) -> None:
+    code = GOOD + "print('hello from the code')\nimport sys\nprint('oops', file=sys.stderr)\n"
+    result = await sandbox.run(code, SUITES)
+    assert result.all_passed
+    assert "hello from the code\n" in result.output and "oops\n" in result.output
+
+
+async def test_syntax_error_names_the_line(sandbox: Sandbox) -> None:
+    result = await sandbox.run("x = 1\n\ndef add(a, b)\n    return a + b\n", SUITES)
+    assert result.status == "syntax_error"
+    assert "line 3" in result.reason
+    assert result.tests == [] and not result.all_passed
+
+
+async def test_code_that_raises_when_loaded_is_a_syntax_error(sandbox: Sandbox) -> None:
+    result = await sandbox.run("import nonexistent_module_xyz\n", SUITES)
+    assert result.status == "syntax_error"
+    assert "ModuleNotFoundError" in result.reason
+
+
+async def test_a_broken_test_suite_is_reported_by_name(sandbox: Sandbox) -> None:
+    suites = {**SUITES, "hidden": "def test_x(:\n    pass\n"}
+    result = await sandbox.run(GOOD, suites)
+    assert result.status == "syntax_error"
+    assert "'hidden'" in result.reason
+    with pytest.raises(ValueError, match="'hidden'"):
+        sandbox.discover(suites)
+    assert sandbox.discover(SUITES) == {
+        "visible": ["test_small", "test_zero"],
+        "hidden": ["test_negative", "test_module"],
+    }
+
+
+async def test_infinite_loop_hits_the_cpu_limit_with_partial_results(sandbox: Sandbox) -> None:
+    code = "def add(a, b):\n    while a < 0:\n        pass\n    return a + b\n"
+    started = time.monotonic()
+    result = await sandbox.run(code, SUITES, limits=Limits(cpu_seconds=1, wall_seconds=5))
+    assert result.status == "cpu_limit"
+    assert "CPU" in result.reason
+    assert time.monotonic() - started < 4  # the CPU limit, not the wall clock, stopped it
+    statuses = [(t.name, t.status) for t in result.tests]
+    assert statuses[:2] == [("test_small", "passed"), ("test_zero", "passed")]
+    assert statuses[2] == ("test_negative", "error")
+    assert result.tests[2].message.startswith("Stopped")
+
+
+async def test_sleeping_code_hits_the_wall_clock(sandbox: Sandbox) -> None:
+    started = time.monotonic()
+    result = await sandbox.run(
+        "import time\ntime.sleep(60)\n", SUITES, limits=Limits(cpu_seconds=2, wall_seconds=1)
+    )
+    assert result.status == "timeout"
+    assert time.monotonic() - started < 2.0
+    assert "1 s" in result.reason
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "x = bytearray(10**10)\n",
+        "def add(a, b):\n    grow = []\n    while True:\n        grow.append(' ' * 4096)\n",
+    ],
+    ids=["bytearray", "growing-list"],
+)
+async def test_memory_bombs_hit_the_memory_limit(sandbox: Sandbox, code: str) -> None:
+    result = await sandbox.run(code, SUITES)
+    assert result.status == "memory_limit"
+    assert "256 MB" in result.reason
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import os\nos.fork()\n",
+        "import subprocess\nsubprocess.run(['ls'])\n",
+        "import os\nos.system('ls')\n",
+    ],
+    ids=["fork", "subprocess", "system"],
+)
+async def test_starting_a_process_is_blocked(sandbox: Sandbox, code: str) -> None:
+    result = await sandbox.run(code, SUITES)
+    assert result.status == "blocked"
+    assert "process" in result.reason
+
+
+async def test_a_caught_fork_attempt_is_still_blocked(sandbox: Sandbox) -> None:
+    code = GOOD + "import os\ntry:\n    os.fork()\nexcept Exception:\n    pass\n"
+    result = await sandbox.run(code, SUITES)
+    assert result.status == "blocked"
+    assert "os.fork" in result.reason
+    assert not result.all_passed
+    assert result.passed == 4  # the tests ran; the attempt still decides the status
+
+
+async def test_network_is_blocked(sandbox: Sandbox) -> None:
+    code = "import socket\nsocket.create_connection(('127.0.0.1', 5672), timeout=1)\n"
+    result = await sandbox.run(code, SUITES)
+    assert result.status == "blocked"
+    assert "network" in result.reason
+
+
+async def test_writing_outside_the_working_directory_is_blocked(sandbox: Sandbox) -> None:
+    target = f"/tmp/x-{uuid.uuid4()}"
+    code = GOOD + f"try:\n    open({target!r}, 'w').write('x')\nexcept OSError:\n    pass\n"
+    result = await sandbox.run(code, SUITES)
+    assert result.status == "blocked"
+    assert "working directory" in result.reason and target in result.reason
+    assert not exists(target)
+
+
+async def test_writing_inside_the_working_directory_is_fine_and_cleaned_up(
+    sandbox: Sandbox,
+) -> None:
+    code = GOOD + "import os\nopen('notes.txt', 'w').write('x')\nprint(os.getcwd())\n"
+    result = await sandbox.run(code, SUITES)
+    assert result.all_passed, result.reason
+    workdir = result.output.strip()
+    assert workdir.startswith("/") and not exists(workdir)
+    assert not exists(os.path.dirname(workdir))
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="privileges are only dropped when started as root")
+async def test_code_runs_as_nobody(sandbox: Sandbox) -> None:
+    code = GOOD + "import os\nUIDS = os.getresuid()\nGROUPS = os.getgroups()\n"
+    suites = {
+        "visible": "def test_uid():\n"
+        "    assert UIDS == (65534, 65534, 65534)\n"
+        "    assert GROUPS == []\n"
+    }
+    result = await sandbox.run(code, suites)
+    assert result.all_passed, (result.reason, result.tests)
+    assert "nobody" in result.isolation
+
+
+async def test_print_spam_is_truncated(sandbox: Sandbox) -> None:
+    code = GOOD + "for _ in range(100_000):\n    print('x' * 99)\n"  # 10 MB
+    limits = Limits(cpu_seconds=2, wall_seconds=5, output_bytes=4000)
+    result = await sandbox.run(code, SUITES, limits=limits)
+    assert result.all_passed, result.reason
+    assert 4000 <= len(result.output.encode()) <= 4200
+    assert result.output.startswith("x" * 99 + "\n")
+    assert "output truncated" in result.output
+
+
+async def test_concurrent_runs_are_kept_apart() -> None:
+    sandbox = Sandbox(FAST, concurrency=2)
+    suites = {"visible": "def test_value():\n    assert value() == EXPECTED\n"}
+
+    async def one(i: int) -> RunResult:
+        code = f"EXPECTED = {i}\ndef value():\n    return {i}\n"
+        return await sandbox.run(code, suites)
+
+    results = await asyncio.gather(*(one(i) for i in range(8)))
+    assert [r.status for r in results] == ["completed"] * 8
+    assert all(r.all_passed for r in results)
+
+
+async def test_caller_errors_raise_before_any_process_starts(sandbox: Sandbox) -> None:
+    with pytest.raises(ValueError, match="larger than"):
+        await sandbox.run("x = 1\n" * 20_000, SUITES)
+    many = "".join(f"def test_{i}():\n    pass\n" for i in range(MAX_TESTS + 1))
+    with pytest.raises(ValueError, match="at most"):
+        await sandbox.run(GOOD, {"visible": many})
+
+
+async def test_the_service_keeps_serving_after_hostile_code() -> None:
+    sandbox = Sandbox(Limits(cpu_seconds=1, wall_seconds=1.5), concurrency=4)
+    hostile = [
+        "while True:\n    pass\n",
+        "import time\ntime.sleep(30)\n",
+        "x = bytearray(10**10)\n",
+        "import os\nos.kill(1, 9)\n",
+        "import ctypes\n",
+        "import os\nos._exit(0)\n",
+        "import sys\nsys.stdout.write('\\udc80' * 10)\nraise SystemExit(3)\n",
+        "import os\nos.write(3, b'garbage without newline')\nos.close(3)\n",
+        "print(open('/etc/passwd').read())\n",
+    ]
+    results = await asyncio.gather(*(sandbox.run(code, SUITES) for code in hostile))
+    assert all(r.status != "completed" for r in results), [r.status for r in results]
+    for result in results:
+        json.dumps(result.to_json())  # whatever happened, the result is storable
+    good = await sandbox.run(GOOD, SUITES)
+    assert good.all_passed, good.reason
