@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from services.assessment.sandbox import Limits, Sandbox
 from sqlalchemy import select
 
+from services.assessment.sandbox import Limits, Sandbox
 from services.assessment.service import AssessmentDeps
 from services.assessment.store import metadata
 from shared.contracts.content import LessonWritten, LessonWrittenPayload
