@@ -242,7 +242,12 @@ async def grade_submission(
         return submission_json(previous)
     if not query.code.strip():
         raise _invalid("code", "is empty: submit your solution's source code")
-    result = await sandbox.run(query.code, suites(exercise.visible_tests, exercise.hidden_tests))
+    try:
+        result = await sandbox.run(
+            query.code, suites(exercise.visible_tests, exercise.hidden_tests)
+        )
+    except ValueError as exc:  # past the sandbox's size caps
+        raise _invalid("code", str(exc)) from exc
     tests = [_learner_test(t) for t in result.to_json()["tests"]]
     outcome = {
         "status": result.status,

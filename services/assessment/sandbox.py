@@ -239,33 +239,19 @@ class Sandbox:
         protocol = _Protocol(nonce)
         output = bytearray()
         keep = limits.output_bytes + 128  # room for the runner's truncation marker
-        tasks = [
-            asyncio.create_task(_feed(proc.stdin, job)),
-            asyncio.create_task(_pump(proc.stdout, protocol.feed, MAX_PROTOCOL_BYTES)),
-            asyncio.create_task(_pump(proc.stderr, _keep_into(output, keep), MAX_OUTPUT_FLOOD)),
-            asyncio.create_task(proc.wait()),
-        ]
-        done, pending = await asyncio.wait(
-            tasks, timeout=limits.wall_seconds, return_when=asyncio.FIRST_EXCEPTION
-        )
-        flooded = any(not t.cancelled() and isinstance(t.exception(), _Flood) for t in done)
-        killed = False
-        if proc.returncode is None:
-            killed = True
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
-        elif limits.max_processes:
-            # the code may have left children behind in its process group
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
-        returncode = await proc.wait()
+        watched = False
+        try:
+            returncode, killed, flooded = await _watch(proc, job, protocol, output, keep, limits)
+            watched = True
+        finally:
+            if not watched:
+                # this call was cancelled: neither the child nor its pipes outlive it
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                transport = getattr(proc, "_transport", None)
+                if transport is not None:
+                    transport.close()
         duration_ms = (time.monotonic() - started) * 1000
-        # what was written before the kill is still in the pipes: give the pumps a moment
-        if pending:
-            _, still = await asyncio.wait(pending, timeout=0.5)
-            for task in still:
-                task.cancel()
-            await asyncio.gather(*still, return_exceptions=True)
 
         # the runner truncates what the code prints and appends its own marker; more than
         # that means raw writes to the fds, which we cut here
@@ -289,6 +275,52 @@ class Sandbox:
         return RunResult(
             status, reason, tests, text, round(duration_ms, 3), tuple(protocol.isolation)
         )
+
+
+async def _watch(
+    proc: asyncio.subprocess.Process,
+    job: bytes,
+    protocol: _Protocol,
+    output: bytearray,
+    keep: int,
+    limits: Limits,
+) -> tuple[int, bool, bool]:
+    """Feed the job, read both pipes, enforce the wall clock and the output caps.
+
+    Returns (returncode, killed by us, killed for flooding)."""
+    flood = asyncio.Event()
+    feeder = asyncio.create_task(_feed(proc.stdin, job))
+    # the pumps read to EOF whatever happens: asyncio's wait() only returns once every pipe
+    # is closed, so a pump that stopped reading would hang it
+    pumps = asyncio.gather(
+        _pump(proc.stdout, protocol.feed, MAX_PROTOCOL_BYTES, flood),
+        _pump(proc.stderr, _keep_into(output, keep), MAX_OUTPUT_FLOOD, flood),
+    )
+    exited = asyncio.create_task(proc.wait())
+    flooding = asyncio.create_task(flood.wait())
+    try:
+        await asyncio.wait(
+            {exited, flooding}, timeout=limits.wall_seconds, return_when=asyncio.FIRST_COMPLETED
+        )
+        killed = proc.returncode is None
+        if killed or limits.max_processes:
+            # the whole group: with max_processes the code may have left children behind
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        try:
+            returncode = await asyncio.wait_for(asyncio.shield(exited), timeout=2.0)
+        except TimeoutError:
+            # a process outside the group (setsid) still holds a pipe: close our ends
+            log.warning("sandbox: pipes still open after the runner ended; closing them")
+            transport = getattr(proc, "_transport", None)
+            if transport is not None:
+                transport.close()
+            returncode = await exited
+        return returncode, killed, flood.is_set()
+    finally:
+        for task in (feeder, flooding, exited, pumps):
+            task.cancel()
+        await asyncio.gather(pumps, feeder, flooding, exited, return_exceptions=True)
 
 
 class _Protocol:
@@ -420,20 +452,19 @@ async def _feed(stdin: asyncio.StreamWriter | None, data: bytes) -> None:
         await stdin.wait_closed()
 
 
-class _Flood(Exception):
-    """The child wrote more than we are willing to read."""
-
-
-async def _pump(stream: asyncio.StreamReader | None, sink, limit: int) -> None:
-    """Read ``stream`` to EOF into ``sink``; raise _Flood past ``limit`` bytes."""
+async def _pump(
+    stream: asyncio.StreamReader | None, sink, limit: int, flood: asyncio.Event
+) -> None:
+    """Read ``stream`` to EOF into ``sink``; past ``limit`` bytes set ``flood`` and discard."""
     if stream is None:
         return
     total = 0
     while chunk := await stream.read(65536):
         total += len(chunk)
         if total > limit:
-            raise _Flood(f"more than {limit} bytes")
-        sink(chunk)
+            flood.set()
+        else:
+            sink(chunk)
 
 
 def _keep_into(buffer: bytearray, keep: int):

@@ -6,9 +6,10 @@ working directory. It imports nothing from the project and nothing outside the s
 Protocol: the job arrives as one JSON object on stdin (``nonce``, ``code``, ``suites`` as a list
 of ``[name, source]``, ``limits``, ``nproc``). Results leave as JSON lines on a private duplicate
 of the original stdout, each carrying the nonce: ``isolation``, ``violation``, ``start``,
-``test``, ``cpu`` and finally ``final``. They are streamed so that the parent still has the
-results of the tests that ran when it has to kill this process. Everything the untrusted code
-prints (fds 1 and 2, ``sys.stdout``/``sys.stderr``) goes to the stderr pipe, capped.
+``test``, ``cpu``, ``fatal`` (a runner failure) and finally ``final``. They are streamed so
+that the parent still has the results of the tests that ran when it has to kill this process.
+Everything the untrusted code prints (fds 1 and 2, ``sys.stdout``/``sys.stderr``) goes to the
+stderr pipe, capped.
 
 Order matters: read the job, move the protocol off fd 1, enter new namespaces, set rlimits,
 drop to ``nobody``, compile, and only then install the audit hook and execute untrusted code.
@@ -364,7 +365,7 @@ def make_audit_hook(workdir: str, read_roots: tuple[str, ...], report, allow_pro
 
 def one_line(text: str) -> str:
     """Whitespace collapsed, capped for a one-line message."""
-    text = " ".join(text.split())
+    text = " ".join(text[: MESSAGE_CHARS * 4].split())  # cut first: str(exc) may be huge
     return text if len(text) <= MESSAGE_CHARS else text[: MESSAGE_CHARS - 1] + "…"
 
 
@@ -393,6 +394,9 @@ def describe(exc: BaseException, code_file: str) -> str:
         tb = tb.tb_next
     if line is not None:
         message += f" (line {line} of your code)"
+    if code_file:
+        # the temporary directory's name means nothing to a learner
+        message = message.replace(os.path.dirname(code_file) + "/", "")
     return one_line(message)
 
 
@@ -609,9 +613,11 @@ def prepare_and_run(job: dict, limits: dict, emit) -> tuple[str, str]:
         if violations <= MAX_REPORTED_VIOLATIONS:
             emit("violation", category=category, what=what)
 
-    read_roots = tuple(dict.fromkeys(p for p in sys.path if p and os.path.isabs(p)))
-    read_roots += ("/usr/share/zoneinfo",)
-    hook = make_audit_hook(workdir, read_roots, report, int(limits["max_processes"]) > 0)
+    # compared with realpath()s in the hook, so resolved the same way
+    roots = [p for p in sys.path if p and os.path.isabs(p)] + ["/usr/share/zoneinfo"]
+    read_roots = tuple(dict.fromkeys(os.path.realpath(p) for p in roots))
+    allow_processes = int(limits["max_processes"]) > 0
+    hook = make_audit_hook(os.path.realpath(workdir), read_roots, report, allow_processes)
     reserve = bytearray(EMERGENCY_RESERVE)
     try:
         sys.addaudithook(hook)  # from here on, untrusted code runs

@@ -39,6 +39,25 @@ def exists(path: str) -> bool:
     return os.path.exists(path)  # a stat: fine to block on in a test
 
 
+def runner_children() -> list[int]:
+    """Live sandbox runners started by this process."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == os.getpid() and b"sandbox_runner.py" in cmdline:
+            found.append(int(entry))
+    return found
+
+
 def by_name(result: RunResult) -> dict[str, tuple[str, str, str]]:
     return {t.name: (t.suite, t.status, t.message) for t in result.tests}
 
@@ -96,6 +115,16 @@ async def test_output_of_the_code_is_captured(sandbox: Sandbox) -> None:
     result = await sandbox.run(code, SUITES)
     assert result.all_passed
     assert "hello from the code\n" in result.output and "oops\n" in result.output
+
+
+async def test_a_suite_that_cannot_load_marks_its_tests_as_errors(sandbox: Sandbox) -> None:
+    result = await sandbox.run("def plus(a, b):\n    return a + b\n", SUITES)
+    assert result.status == "completed"
+    tests = by_name(result)
+    assert tests["test_negative"][1] == "error"
+    assert "ImportError: cannot import name 'add' from 'solution'" in tests["test_negative"][2]
+    assert "/tmp" not in tests["test_negative"][2]
+    assert tests["test_small"][2] == "NameError: name 'add' is not defined"
 
 
 async def test_syntax_error_names_the_line(sandbox: Sandbox) -> None:
@@ -248,6 +277,21 @@ async def test_concurrent_runs_are_kept_apart() -> None:
     assert all(r.all_passed for r in results)
 
 
+async def test_cancelling_a_run_kills_the_child(sandbox: Sandbox) -> None:
+    limits = Limits(cpu_seconds=1, wall_seconds=20)
+    task = asyncio.create_task(sandbox.run("import time\ntime.sleep(30)\n", SUITES, limits=limits))
+    await asyncio.sleep(0.5)
+    assert runner_children(), "the runner should be sleeping by now"
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    for _ in range(20):
+        if not runner_children():
+            break
+        await asyncio.sleep(0.05)
+    assert runner_children() == []
+
+
 async def test_caller_errors_raise_before_any_process_starts(sandbox: Sandbox) -> None:
     with pytest.raises(ValueError, match="larger than"):
         await sandbox.run("x = 1\n" * 20_000, SUITES)
@@ -268,6 +312,7 @@ async def test_the_service_keeps_serving_after_hostile_code() -> None:
         "import sys\nsys.stdout.write('\\udc80' * 10)\nraise SystemExit(3)\n",
         "import os\nos.write(3, b'garbage without newline')\nos.close(3)\n",
         "print(open('/etc/passwd').read())\n",
+        "import os\nfor _ in range(400):\n    os.write(1, b'y' * 65536)\n",  # past our caps
     ]
     results = await asyncio.gather(*(sandbox.run(code, SUITES) for code in hostile))
     assert all(r.status != "completed" for r in results), [r.status for r in results]
