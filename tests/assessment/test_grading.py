@@ -154,6 +154,7 @@ async def test_code_submissions_get_per_test_results(deps: Any) -> None:
         deps, exercise, "def summarise(values):\n    while True:\n        pass\n"
     )
     assert looping["status"] == "cpu_limit" and "CPU" in looping["reason"]
+    assert looping["passed"] == 0 and looping["total"] == right["total"]  # not only those run
     again = await _submit(deps, exercise, exercise.reference_solution)  # still serving
     assert again["all_passed"]
     with pytest.raises(RpcError) as caught:
