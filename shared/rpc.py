@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from aio_pika.exceptions import DeliveryError
 from faststream.rabbit import RabbitBroker, RabbitMessage
+from pydantic import BaseModel, ValidationError
 
 from shared.topology import commands_exchange, rpc_queue
 
 log = logging.getLogger("lectern.rpc")
 
+Q = TypeVar("Q", bound=BaseModel)
 RpcHandler = Callable[[dict[str, Any]], Awaitable[Any]]
 
 
@@ -34,6 +36,17 @@ class RpcError(Exception):
 
 class RpcUnavailable(Exception):
     """Nobody answered: the owning service is down or too slow."""
+
+
+def parse_query(model: type[Q], body: Any) -> Q:
+    """A query's body as ``model``; an RpcError 400 naming the bad fields otherwise."""
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        fields = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
+        )
+        raise RpcError(400, f"invalid query: {fields}") from exc
 
 
 def not_found(what: str) -> RpcError:

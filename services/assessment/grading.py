@@ -171,27 +171,30 @@ async def grade_attempt(sessionmaker: Any, llm: Any, query: AttemptQuery) -> dic
     results = list(await asyncio.gather(*(grade(q) for q in quiz.questions)))
     score = round(sum(r["score"] for r in results), 2)
     max_score = float(sum(r["max_score"] for r in results))
-    async with sessionmaker() as session, session.begin():
-        await session.execute(
-            insert(attempts)
-            .values(
-                attempt_id=query.attempt_id,
-                quiz_id=quiz.quiz_id,
-                course_id=quiz.course_id,
-                position=quiz.position,
-                tenant_id=query.tenant_id,
-                user_id=query.user_id,
-                answers=[a.model_dump() for a in query.answers],
-                results=results,
-                score=score,
-                max_score=max_score,
-            )
-            .on_conflict_do_nothing()
-        )
-        row = (
-            await session.execute(select(attempts).where(attempts.c.attempt_id == query.attempt_id))
-        ).one()
+    row = await _store_once(
+        sessionmaker,
+        attempts.c.attempt_id,
+        dict(
+            attempt_id=query.attempt_id,
+            quiz_id=quiz.quiz_id,
+            course_id=quiz.course_id,
+            position=quiz.position,
+            tenant_id=query.tenant_id,
+            user_id=query.user_id,
+            answers=[a.model_dump() for a in query.answers],
+            results=results,
+            score=score,
+            max_score=max_score,
+        ),
+    )
     return attempt_json(row)
+
+
+async def _store_once(sessionmaker: Any, key: Any, values: dict[str, Any]) -> Any:
+    """Insert a graded row unless its id exists; the stored row either way (a retry gets it)."""
+    async with sessionmaker() as session, session.begin():
+        await session.execute(insert(key.table).values(**values).on_conflict_do_nothing())
+        return (await session.execute(select(key.table).where(key == values[key.name]))).one()
 
 
 def attempt_json(row: Any) -> dict[str, Any]:
@@ -256,29 +259,23 @@ async def grade_submission(
         "duration_ms": round(result.duration_ms, 1),
         "tests": [_learner_test(t) for t in result.to_json()["tests"]],
     }
-    async with sessionmaker() as session, session.begin():
-        await session.execute(
-            insert(submissions)
-            .values(
-                submission_id=query.submission_id,
-                exercise_id=exercise.exercise_id,
-                course_id=exercise.course_id,
-                position=exercise.position,
-                tenant_id=query.tenant_id,
-                user_id=query.user_id,
-                code=query.code,
-                status=result.status,
-                passed=result.passed,
-                total=max(declared, len(result.tests)),
-                results=outcome,
-            )
-            .on_conflict_do_nothing()
-        )
-        row = (
-            await session.execute(
-                select(submissions).where(submissions.c.submission_id == query.submission_id)
-            )
-        ).one()
+    row = await _store_once(
+        sessionmaker,
+        submissions.c.submission_id,
+        dict(
+            submission_id=query.submission_id,
+            exercise_id=exercise.exercise_id,
+            course_id=exercise.course_id,
+            position=exercise.position,
+            tenant_id=query.tenant_id,
+            user_id=query.user_id,
+            code=query.code,
+            status=result.status,
+            passed=result.passed,
+            total=max(declared, len(result.tests)),
+            results=outcome,
+        ),
+    )
     return submission_json(row)
 
 

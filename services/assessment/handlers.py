@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.assessment import grading, queries, recommend, service
@@ -12,12 +12,10 @@ from services.assessment.sandbox import Limits, Sandbox
 from shared.contracts.assessment import AssessmentReady, ExerciseReady, GenerateExercise
 from shared.contracts.content import LessonWritten
 from shared.messaging import for_schema
-from shared.rpc import RpcError
+from shared.rpc import parse_query
 from shared.runtime import Runtime
 from shared.telemetry import job_context
 from shared.topology import event_queue, events_exchange
-
-Q = TypeVar("Q", bound=BaseModel)
 
 
 class SandboxSettings(BaseSettings):
@@ -38,17 +36,6 @@ def make_sandbox() -> Sandbox:
         cpu_seconds=cfg.cpu_seconds, memory_mb=cfg.memory_mb, wall_seconds=cfg.wall_seconds
     )
     return Sandbox(limits, concurrency=cfg.concurrency)
-
-
-def _parse(model: type[Q], body: Any) -> Q:
-    """The query body as ``model``; a 422 naming the bad fields otherwise."""
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        fields = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
-        )
-        raise RpcError(422, f"invalid query: {fields}") from exc
 
 
 def register(runtime: Runtime) -> None:
@@ -85,32 +72,32 @@ def register(runtime: Runtime) -> None:
     @runtime.rpc.query("get_quiz")
     async def get_quiz(body: dict[str, Any]) -> Any:
         """A quiz without its answer key, with the caller's attempts."""
-        return await queries.get_quiz(sessionmaker, _parse(queries.QuizQuery, body))
+        return await queries.get_quiz(sessionmaker, parse_query(queries.QuizQuery, body))
 
     @runtime.rpc.query("get_exercise")
     async def get_exercise(body: dict[str, Any]) -> Any:
         """An exercise without its solution or hidden tests, with the caller's submissions."""
-        return await queries.get_exercise(sessionmaker, _parse(queries.ExerciseQuery, body))
+        return await queries.get_exercise(sessionmaker, parse_query(queries.ExerciseQuery, body))
 
     @runtime.rpc.query("get_lesson_assessment")
     async def get_lesson_assessment(body: dict[str, Any]) -> Any:
         """A lesson's quiz and exercises."""
-        query = _parse(queries.LessonQuery, body)
+        query = parse_query(queries.LessonQuery, body)
         return await queries.get_lesson_assessment(sessionmaker, query)
 
     @runtime.rpc.query("grade_attempt")
     async def grade_attempt(body: dict[str, Any]) -> Any:
         """Grade and store a quiz attempt."""
-        query = _parse(grading.AttemptQuery, body)
+        query = parse_query(grading.AttemptQuery, body)
         return await grading.grade_attempt(sessionmaker, deps.llm, query)
 
     @runtime.rpc.query("grade_submission")
     async def grade_submission(body: dict[str, Any]) -> Any:
         """Run an exercise's tests on submitted code in the sandbox; store the result."""
-        query = _parse(grading.SubmissionQuery, body)
+        query = parse_query(grading.SubmissionQuery, body)
         return await grading.grade_submission(sessionmaker, deps.sandbox, query)
 
     @runtime.rpc.query("recommendation")
     async def recommendation(body: dict[str, Any]) -> Any:
         """The caller's next step in a course, and why."""
-        return await recommend.recommend(sessionmaker, _parse(queries.CourseQuery, body))
+        return await recommend.recommend(sessionmaker, parse_query(queries.CourseQuery, body))

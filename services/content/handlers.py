@@ -2,31 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 
 from faststream.rabbit import RabbitMessage
-from pydantic import BaseModel, ValidationError
 
 from services.content import queries, service
 from shared.contracts.content import LessonRevised, LessonWritten, ReviseLesson, WriteLesson
 from shared.messaging import for_schema
-from shared.rpc import RpcError, not_found
+from shared.rpc import not_found, parse_query
 from shared.runtime import Runtime
 from shared.streaming import delivery_ordinal
 from shared.telemetry import job_context
-
-Q = TypeVar("Q", bound=BaseModel)
-
-
-def _parse(model: type[Q], body: Any) -> Q:
-    """The query body as ``model``; a 400 naming the bad fields otherwise."""
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        fields = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
-        )
-        raise RpcError(400, f"invalid query: {fields}") from exc
 
 
 def register(runtime: Runtime) -> None:
@@ -51,7 +37,7 @@ def register(runtime: Runtime) -> None:
     @runtime.rpc.query("get_lesson")
     async def get_lesson(body: dict[str, Any]) -> dict[str, Any]:
         """One version of a lesson (default the latest) and the list of its versions."""
-        query = _parse(queries.GetLessonQuery, body)
+        query = parse_query(queries.GetLessonQuery, body)
         async with runtime.sessionmaker() as session:
             lesson = await queries.get_lesson(session, query)
         if lesson is None:
@@ -62,7 +48,7 @@ def register(runtime: Runtime) -> None:
     @runtime.rpc.query("list_lessons")
     async def list_lessons(body: dict[str, Any]) -> dict[str, Any]:
         """The latest version of each of the caller's lessons in a course, in order."""
-        query = _parse(queries.ListLessonsQuery, body)
+        query = parse_query(queries.ListLessonsQuery, body)
         async with runtime.sessionmaker() as session:
             found = await queries.list_lessons(session, query)
         return {"course_id": query.course_id, "lessons": found}
