@@ -1,19 +1,32 @@
-"""One generation step of a job: an LLM call whose text streams to the client.
+"""LLM calls rendered from named prompt templates, optionally streamed as a job step.
 
-The services that write with the LLM (planner, content) share this: the step's
-text goes out as coalesced ``job.chunk`` events while the model writes, and the
-stored result is announced afterwards through the outbox.
+:func:`complete` is the one way a service calls the LLM: it renders the prompt by
+name through the service's :class:`~shared.llm.prompts.PromptSource` (the shipped
+template, or the registry's version) and calls the client with the rendered
+messages and model settings. :func:`generate` is the same call for the services
+that write with the LLM (planner, content): the step's text goes out as coalesced
+``job.chunk`` events while the model writes, and the stored result is announced
+afterwards through the outbox.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 
 from shared.contracts.base import Message
+from shared.llm.prompts import PromptSource
 from shared.streaming import ChunkStreamer, PublishChunk
+
+
+class PromptedLLM(Protocol):
+    """What a prompted LLM call needs: the client, and where its prompts come from."""
+
+    llm: Any
+    prompts: PromptSource
 
 
 @dataclass
@@ -24,6 +37,53 @@ class GenerationDeps:
     llm: Any
     publish_chunk: PublishChunk
     wake_relay: Any
+    prompts: PromptSource
+
+
+async def complete(
+    deps: PromptedLLM,
+    *,
+    task: str,
+    prompt: str,
+    variables: dict[str, Any],
+    subject: str | None,
+    step: str | None = None,
+    schema: type[BaseModel] | None = None,
+    job_id: str | None = None,
+    course_id: str | None = None,
+    on_delta: Callable[[str], Awaitable[None]] | None = None,
+    on_attempt: Callable[[int], Awaitable[None]] | None = None,
+) -> Any:
+    """Render the prompt named ``prompt`` with ``variables`` and make the LLM call.
+
+    ``subject`` (a course or user id) keeps an A/B experiment's choice of version
+    sticky; ``step`` names the generation step in ``llm.call_completed``. Returns the
+    :class:`~shared.llm.LLMResult`, or ``(value, result)`` with ``schema`` (structured
+    output, validated, one repair). Raises
+    :class:`~shared.llm.templates.TemplateError` when the variables do not fit the
+    template, before any model is called.
+    """
+    rendered = await deps.prompts.render(prompt, variables, subject=subject)
+    call: dict[str, Any] = {
+        "task": task,
+        "messages": rendered.messages,
+        "prompt_name": rendered.name,
+        "prompt_version": rendered.version,
+        "temperature": rendered.model.temperature,
+        "max_tokens": rendered.model.max_tokens,
+        "model": rendered.model.model,
+        "experiment_id": rendered.experiment_id,
+        "prompt_fallback": rendered.fallback,
+        "step": step,
+        "variables": variables,
+        "job_id": job_id,
+        "course_id": course_id,
+        "on_delta": on_delta,
+        "on_attempt": on_attempt,
+    }
+    if schema is None:
+        return await deps.llm.stream(**call)
+    return await deps.llm.structured(schema=schema, **call)
 
 
 async def generate(
@@ -32,29 +92,33 @@ async def generate(
     *,
     step: str,
     course_id: str | None,
+    task: str,
+    prompt: str,
+    variables: dict[str, Any],
+    subject: str | None,
     delivery: int = 0,
     schema: type[BaseModel] | None = None,
-    **call: Any,
 ) -> Any:
-    """Run the LLM call ``call`` (task, messages, prompt_name, ...) streaming as ``step``.
+    """The LLM call of :func:`complete` for ``origin``, its text streamed as ``step``.
 
-    Returns the :class:`~shared.llm.LLMResult`, or ``(value, result)`` with ``schema``
-    (structured output, validated, one repair). ``delivery`` numbers the attempts of
-    a redelivered message above the earlier ones, so clients drop stale text.
+    Returns what :func:`complete` returns. ``delivery`` numbers the attempts of a
+    redelivered message above the earlier ones, so clients drop stale text.
     """
     streamer = ChunkStreamer(
         deps.publish_chunk, origin, step=step, course_id=course_id, delivery=delivery
     )
-    kwargs = {
-        **call,
-        "on_delta": streamer.on_delta,
-        "on_attempt": streamer.on_attempt,
-        "job_id": origin.job_id,
-        "course_id": course_id,
-    }
-    if schema is None:
-        out = await deps.llm.stream(**kwargs)
-    else:
-        out = await deps.llm.structured(schema=schema, **kwargs)
+    out = await complete(
+        deps,
+        task=task,
+        prompt=prompt,
+        variables=variables,
+        subject=subject,
+        step=step,
+        schema=schema,
+        job_id=origin.job_id,
+        course_id=course_id,
+        on_delta=streamer.on_delta,
+        on_attempt=streamer.on_attempt,
+    )
     await streamer.flush()
     return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import uuid
 from typing import Any
 
 import uvicorn
@@ -21,6 +22,7 @@ from shared.asgi import database_check, make_worker_app
 from shared.broker import DURABLE_ACK, durable_router, make_broker
 from shared.contracts.base import Message
 from shared.contracts.jobs import JobChunk, JobFailed
+from shared.contracts.prompts import PromptActivated  # a handler's annotation: module level
 from shared.db import make_engine, make_sessionmaker, warm_pool
 from shared.messaging import UnknownMessageError, message_schema
 from shared.outbox import OutboxRelay
@@ -57,12 +59,14 @@ class Runtime:
         self.command_targets: list[str] = []
         self.relay = OutboxRelay(self.sessionmaker, metadata, self.broker, self.publishers)
         self._llm: Any = None
+        self._prompts: Any = None
         self._commands: Any = None
         self._finished = False
         self.rpc = RpcServer(service)  # queries: ``@runtime.rpc.query("get_course")``
         self.uses_llm = False
         self.started = False
         self.startup_failed = False  # set by services that call the LLM: warmed at startup
+        self.startup_hooks: list[Any] = []
         # every service may stream text and report failures and LLM usage
         self.chunks = self.event_publisher(JobChunk)
         self.event_publisher(JobFailed)
@@ -175,8 +179,39 @@ class Runtime:
             event = LLMCallCompleted(job_id="system", correlation_id="system", payload=payload)
         await self.publish(event)
 
+    @property
+    def prompts(self) -> Any:
+        """Where the service's LLM calls get their prompts, rendered by name (built once).
+
+        The prompt registry, through a cache that each ``prompt.activated`` clears at
+        once (this process has its own exclusive queue for them), falling back to the
+        shipped templates when the registry cannot be asked.
+        """
+        if self._prompts is None:
+            from shared import rpc
+            from shared.llm.registry import RegistryPrompts
+
+            async def ask(query: str, body: dict[str, Any]) -> Any:
+                timeout = self.settings.prompt_timeout_s
+                return await rpc.request(self.broker, "prompts", query, body, timeout=timeout)
+
+            source = RegistryPrompts(ask, label=self.settings.prompt_label)
+            changes = RabbitQueue(
+                f"{self.service}.prompt-activated.{uuid.uuid4().hex[:12]}",
+                exclusive=True,
+                auto_delete=True,
+                routing_key=PromptActivated.routing_key(),
+            )
+
+            @self.broker.subscriber(changes, events_exchange)
+            async def prompt_activated(event: PromptActivated) -> None:
+                source.invalidate(event.payload.name, event.payload.label)
+
+            self._prompts = source
+        return self._prompts
+
     def generation_deps(self) -> Any:
-        """What generation logic needs: database, LLM client, chunk publisher, relay."""
+        """What generation logic needs: database, LLM client, prompts, chunk publisher, relay."""
         from shared.generation import GenerationDeps
 
         self.uses_llm = True  # warmed up before the service reports ready
@@ -185,9 +220,14 @@ class Runtime:
             llm=self.llm,
             publish_chunk=self.publish_chunk,
             wake_relay=self.relay.wake,
+            prompts=self.prompts,
         )
 
     # -- lifecycle ----------------------------------------------------------------
+    def on_startup(self, hook: Any) -> None:
+        """Await ``hook()`` at startup, once the database pool is warm, before ready."""
+        self.startup_hooks.append(hook)
+
     async def startup(self) -> None:
         """Connect, start consumers and the relay (for apps that own the broker, e.g. FastAPI)."""
         self._finish_subscribers()
@@ -209,6 +249,8 @@ class Runtime:
             for service in self.command_targets:
                 await declare_command_queue(self.broker, service)
             await warm_pool(self.engine, self.settings.db_pool_size)
+            for hook in self.startup_hooks:
+                await hook()
             self.relay.start()
             if self.uses_llm:
                 await self.llm.warm_up()  # import litellm now, not inside the first request

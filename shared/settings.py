@@ -64,6 +64,17 @@ class LecternSettings(BaseSettings):
         description="simulated latency of the built-in offline model, per call",
     )
     jwt_secret: str = Field(DEV_JWT_SECRET, validation_alias=_env("JWT_SECRET"))
+    # prompts
+    prompt_label: str = Field(
+        "production",
+        validation_alias=_env("PROMPT_LABEL"),
+        description="which label of each prompt this deployment uses (e.g. staging)",
+    )
+    prompt_timeout_s: float = Field(
+        2.0,
+        validation_alias=_env("PROMPT_TIMEOUT_S"),
+        description="how long to wait for the registry before using the shipped prompt",
+    )
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> LecternSettings:

@@ -17,6 +17,7 @@ from services.assessment import prompts
 from services.assessment.drafts import ExerciseDraft
 from services.assessment.sandbox import RunResult, Sandbox
 from shared.contracts.base import Message
+from shared.generation import PromptedLLM, complete
 
 MAX_GENERATIONS = 3
 _FENCE_RE = re.compile(r"^```([\w+#.-]*)", re.MULTILINE)
@@ -93,7 +94,7 @@ async def check(draft: ExerciseDraft, sandbox: Sandbox) -> tuple[str | None, lis
 
 
 async def write_exercise(
-    deps: Any,
+    deps: PromptedLLM,
     origin: Message,
     sandbox: Sandbox,
     lesson: dict[str, Any],
@@ -104,19 +105,16 @@ async def write_exercise(
     problem: str | None = None
     written: WrittenExercise | None = None
     for generation in range(1, MAX_GENERATIONS + 1):
-        draft, result = await deps.llm.structured(
+        draft, result = await complete(
+            deps,
             task="coding_exercise",
-            messages=prompts.exercise_messages(lesson, difficulty, problem),
+            prompt=prompts.EXERCISE,
+            variables=prompts.exercise_variables(lesson, difficulty, problem),
+            subject=lesson["course_id"],
+            step=f"exercise:{lesson['position']}",
             schema=ExerciseDraft,
-            prompt_name=prompts.EXERCISE,
-            prompt_version=prompts.EXERCISE_VERSION,
             job_id=origin.job_id,
             course_id=lesson["course_id"],
-            variables={
-                "lesson_id": lesson["lesson_id"],
-                "difficulty": difficulty,
-                "problem": problem,
-            },
         )
         problem, runs = await check(draft, sandbox)
         previous = written

@@ -15,6 +15,7 @@ from services.assessment import prompts
 from services.assessment.drafts import GradeDraft
 from services.assessment.exercises import suites
 from services.assessment.store import attempts, exercises, lessons, quizzes, submissions
+from shared.generation import PromptedLLM, complete
 from shared.rpc import RpcError, not_found
 
 MAX_ANSWER_CHARS = 4000
@@ -107,7 +108,7 @@ def _grade_choice(question: dict[str, Any], answer: Answer | None) -> dict[str, 
 
 
 async def _grade_open(
-    llm: Any,
+    deps: PromptedLLM,
     question: dict[str, Any],
     answer: Answer | None,
     profile: Any,
@@ -123,21 +124,27 @@ async def _grade_open(
     text = (answer.text or "").strip() if answer else ""
     if not text:
         return {**base, "score": 0.0, "text": text, "feedback": "Not answered."}
-    grade, _ = await llm.structured(
+    grade, _ = await complete(
+        deps,
         task="grade_answer",
-        messages=prompts.grade_messages(question, text, profile),
+        prompt=prompts.GRADE,
+        variables=prompts.grade_variables(question, text, profile),
+        subject=course_id,
+        step=f"grade:{question['question_id']}",
         schema=GradeDraft,
-        prompt_name=prompts.GRADE,
-        prompt_version=prompts.GRADE_VERSION,
         job_id=job_id,
         course_id=course_id,
-        variables={"question_id": question["question_id"], "answer": text[:500]},
     )
     return {**base, "score": round(grade.score, 2), "text": text, "feedback": grade.feedback}
 
 
-async def grade_attempt(sessionmaker: Any, llm: Any, query: AttemptQuery) -> dict[str, Any]:
-    """Grade and store one attempt at a quiz; the same attempt_id again returns it as stored."""
+async def grade_attempt(
+    sessionmaker: Any, deps: PromptedLLM, query: AttemptQuery
+) -> dict[str, Any]:
+    """Grade and store one attempt at a quiz; the same attempt_id again returns it as stored.
+
+    Open answers are graded by the LLM (``deps``: the client and the prompts).
+    """
     async with sessionmaker() as session:
         quiz = (
             await session.execute(
@@ -166,7 +173,7 @@ async def grade_attempt(sessionmaker: Any, llm: Any, query: AttemptQuery) -> dic
         answer = given.get(question["question_id"])
         if question["kind"] == "choice":
             return _grade_choice(question, answer)
-        return await _grade_open(llm, question, answer, quiz.profile, job_id, quiz.course_id)
+        return await _grade_open(deps, question, answer, quiz.profile, job_id, quiz.course_id)
 
     results = list(await asyncio.gather(*(grade(q) for q in quiz.questions)))
     score = round(sum(r["score"] for r in results), 2)

@@ -48,6 +48,7 @@ def register(runtime: Runtime) -> None:
         llm=generation.llm,
         sandbox=make_sandbox(),
         wake_relay=runtime.relay.wake,
+        prompts=generation.prompts,
     )
     sessionmaker = runtime.sessionmaker
 
@@ -89,7 +90,7 @@ def register(runtime: Runtime) -> None:
     async def grade_attempt(body: dict[str, Any]) -> Any:
         """Grade and store a quiz attempt."""
         query = parse_query(grading.AttemptQuery, body)
-        return await grading.grade_attempt(sessionmaker, deps.llm, query)
+        return await grading.grade_attempt(sessionmaker, deps, query)
 
     @runtime.rpc.query("grade_submission")
     async def grade_submission(body: dict[str, Any]) -> Any:

@@ -25,7 +25,9 @@ from shared.contracts.assessment import (
 )
 from shared.contracts.content import LessonWritten
 from shared.db import WorkLease, claim_message
+from shared.generation import complete
 from shared.ids import derived_id
+from shared.llm.prompts import PromptSource
 from shared.messaging import PermanentError
 from shared.outbox import enqueue
 
@@ -41,6 +43,7 @@ class AssessmentDeps:
     llm: Any
     sandbox: Sandbox
     wake_relay: Any
+    prompts: PromptSource
 
 
 def quiz_id_for(lesson_id: str, version: int) -> str:
@@ -113,15 +116,16 @@ async def _write(
 ) -> tuple[tuple[QuizDraft, Any], WrittenExercise | str]:
     """The quiz and the exercise (or why there is none), written concurrently."""
     wants_exercise, why_not = exercise_plan(lesson["markdown"])
-    quiz_call = deps.llm.structured(
+    quiz_call = complete(
+        deps,
         task="quiz",
-        messages=prompts.quiz_messages(lesson),
+        prompt=prompts.QUIZ,
+        variables=prompts.quiz_variables(lesson),
+        subject=lesson["course_id"],
+        step=f"quiz:{lesson['position']}",
         schema=QuizDraft,
-        prompt_name=prompts.QUIZ,
-        prompt_version=prompts.QUIZ_VERSION,
         job_id=event.job_id,
         course_id=lesson["course_id"],
-        variables={"lesson_id": lesson["lesson_id"], "title": lesson["title"]},
     )
     if not wants_exercise:
         return await quiz_call, why_not

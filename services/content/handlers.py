@@ -45,6 +45,16 @@ def register(runtime: Runtime) -> None:
             raise not_found(f"lesson {query.order}{version} of course {query.course_id}")
         return lesson
 
+    @runtime.rpc.query("lesson_ref")
+    async def lesson_ref(body: dict[str, Any]) -> dict[str, Any]:
+        """Where a lesson is (course, position, latest version, the step that wrote it)."""
+        query = parse_query(queries.LessonRefQuery, body)
+        async with runtime.sessionmaker() as session:
+            found = await queries.lesson_ref(session, query)
+        if found is None:
+            raise not_found(f"lesson {query.lesson_id}")
+        return found
+
     @runtime.rpc.query("list_lessons")
     async def list_lessons(body: dict[str, Any]) -> dict[str, Any]:
         """The latest version of each of the caller's lessons in a course, in order."""

@@ -1,4 +1,4 @@
-"""Prompts the content service ships with (the prompt registry seeds from these).
+"""Variables of the content service's prompts; the templates are in ``shared.llm.library``.
 
 The user message of a lesson is ``key: value`` lines (one value per line), which a
 real model reads as a brief and the offline model parses (``parse_lesson_brief``).
@@ -8,14 +8,15 @@ answer, then the learner's feedback as the last user message.
 
 from __future__ import annotations
 
+from typing import Any
+
 from shared.contracts.content import WriteLessonPayload
 from shared.contracts.planner import LearnerProfile
 
 WRITE_LESSON = "content.write_lesson"
-WRITE_LESSON_VERSION = "1"
 REVISE_LESSON = "content.revise_lesson"
-REVISE_LESSON_VERSION = "1"
 
+# The profile's choices as the phrases the system prompts use (``style``, ``pace``, ``goal``).
 _STYLE = {
     "theory": "explanations and the reasoning behind them, with examples to anchor them",
     "practice": "hands-on examples and exercises, with just enough theory to use them",
@@ -32,57 +33,13 @@ _GOAL = {
     "personal": "for their own interest: keep it engaging and practical",
 }
 
-_FORMAT_RULES = """Format: markdown only, no preamble.
-- Start with "# <lesson title>", then "## Overview" (how this lesson serves the learner's goal)
-  and "## Learning objectives" (the module's objectives as a list).
-- Teach in content blocks: one "## " section per idea, short paragraphs, concrete examples.
-- Where the topic involves code, include worked code examples in fenced code blocks that
-  name their language, each small enough to run and followed by what it shows.
-- Where you explain a structure or a process, include at least one mermaid diagram in a
-  ```mermaid fence (flowchart, sequence or class diagram); keep node labels short, without
-  brackets or quotes.
-- End with "## Summary" and then "## Knowledge check": 3 to 5 numbered questions, each
-  followed on the next line by its answer as "*Answer:* ..."."""
-
-_LEARNER = """The learner:
-- level: {level}
-- learning {goal}
-- prefers {style}
-- pace: {pace}
-{expectations}"""
-
-_WRITE_SYSTEM = (
-    """You are Lectern, an expert teacher writing one lesson of a personalised course.
-Write the lesson for the module the user describes, in the learner's language ({language}).
-"""
-    + _LEARNER
-    + """Aim for about {hours:g} hours of study. Stay within this module: the course outline
-shows what the other modules cover, so build on earlier ones and do not pre-empt later ones.
-
-"""
-    + _FORMAT_RULES
-)
-
-_REVISE_SYSTEM = (
-    """You are Lectern, an expert teacher revising a lesson of a personalised course.
-The user described the module, you wrote the lesson (your previous answer), and the learner
-has now given feedback (the last message). Rewrite the whole lesson so that it answers the
-feedback, keeping what already works. Write in the learner's language ({language}).
-"""
-    + _LEARNER
-    + "\n"
-    + _FORMAT_RULES
-    + """
-After the knowledge check add "## Revision notes": a short list of what changed and why."""
-)
-
 
 def _flat(text: str) -> str:
     """``text`` on one line: every brief value must stay on its ``key:`` line."""
     return " ".join(str(text).split())
 
 
-def _learner(profile: LearnerProfile) -> dict[str, str]:
+def _learner(profile: LearnerProfile) -> dict[str, Any]:
     """The learner's profile as the system prompts' variables."""
     expectations = profile.expectations.strip()
     return {
@@ -126,21 +83,22 @@ def lesson_brief(brief: WriteLessonPayload) -> str:
     return "\n".join(lines)
 
 
-def write_messages(brief: WriteLessonPayload) -> list[dict[str, str]]:
-    """Chat messages asking for the lesson of ``brief.module``."""
-    system = _WRITE_SYSTEM.format(**_learner(brief.profile), hours=brief.module.estimated_hours)
-    return [{"role": "system", "content": system}, {"role": "user", "content": lesson_brief(brief)}]
+def write_variables(brief: WriteLessonPayload) -> dict[str, Any]:
+    """Variables of ``content.write_lesson``: the lesson of ``brief.module``."""
+    return {
+        **_learner(brief.profile),
+        "hours": brief.module.estimated_hours,
+        "brief": lesson_brief(brief),
+    }
 
 
-def revise_messages(
+def revise_variables(
     brief: WriteLessonPayload, lesson_markdown: str, feedback: str
-) -> list[dict[str, str]]:
-    """Chat messages asking to rewrite ``lesson_markdown`` following ``feedback``."""
-    system = _REVISE_SYSTEM.format(**_learner(brief.profile))
-    return [
-        {"role": "system", "content": system},
-        {"role": "user", "content": lesson_brief(brief)},
-        {"role": "assistant", "content": lesson_markdown},
-        # the feedback alone: the model (and the offline one's revision notes) quote it
-        {"role": "user", "content": feedback},
-    ]
+) -> dict[str, Any]:
+    """Variables of ``content.revise_lesson``: rewrite ``lesson_markdown`` after ``feedback``."""
+    return {
+        **_learner(brief.profile),
+        "brief": lesson_brief(brief),
+        "lesson": lesson_markdown,
+        "feedback": feedback,
+    }

@@ -27,6 +27,28 @@ class ListLessonsQuery(BaseModel):
     course_id: str = Field(min_length=1, description="The course.")
 
 
+class LessonRefQuery(BaseModel):
+    """Body of ``content.rpc.lesson_ref``."""
+
+    user_id: str = Field(min_length=1, description="Who asks; only the owner gets an answer.")
+    lesson_id: str = Field(min_length=1, description="The lesson (any version).")
+
+
+async def lesson_ref(session: AsyncSession, query: LessonRefQuery) -> dict[str, Any] | None:
+    """Where a lesson is: course, position, latest version and the step that wrote it."""
+    row = await latest_by_id(session, query.lesson_id)
+    if row is None or row.user_id != query.user_id:
+        return None
+    step = f"lesson:{row.position}" if row.version == 1 else f"revise:{row.position}"
+    return {
+        "lesson_id": row.lesson_id,
+        "course_id": row.course_id,
+        "order": row.position,
+        "version": row.version,
+        "step": step,
+    }
+
+
 async def latest_lesson(session: AsyncSession, course_id: str, order: int) -> Row[Any] | None:
     """The latest version of the lesson at position ``order`` of a course."""
     result = await session.execute(

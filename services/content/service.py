@@ -74,10 +74,9 @@ async def write_lesson(cmd: WriteLesson, deps: ContentDeps, *, delivery: int = 0
                 course_id=p.course_id,
                 delivery=delivery,
                 task="write_lesson",
-                messages=prompts.write_messages(p),
-                prompt_name=prompts.WRITE_LESSON,
-                prompt_version=prompts.WRITE_LESSON_VERSION,
-                variables=p.model_dump(mode="json"),
+                prompt=prompts.WRITE_LESSON,
+                variables=prompts.write_variables(p),
+                subject=p.course_id,
             )
             await _store_written(cmd, result, deps)
     deps.wake_relay()
@@ -199,15 +198,9 @@ async def revise_lesson(cmd: ReviseLesson, deps: ContentDeps, *, delivery: int =
             course_id=p.course_id,
             delivery=delivery,
             task="revise_lesson",
-            messages=prompts.revise_messages(brief, current.markdown, p.feedback),
-            prompt_name=prompts.REVISE_LESSON,
-            prompt_version=prompts.REVISE_LESSON_VERSION,
-            variables={
-                **p.model_dump(mode="json"),
-                "version": current.version,
-                "module": brief.module.model_dump(mode="json"),
-                "profile": brief.profile.model_dump(mode="json"),
-            },
+            prompt=prompts.REVISE_LESSON,
+            variables=prompts.revise_variables(brief, current.markdown, p.feedback),
+            subject=p.course_id,
         )
         await _store_revision(cmd, current, result, deps)
     deps.wake_relay()

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 
 from services.gateway import handlers
-from services.gateway.routes import assessments, auth, courses, jobs, lessons
+from services.gateway.routes import assessments, auth, courses, jobs, lessons, prompts
 from services.gateway.store import metadata
 from services.gateway.streams import EventHub, EventLog
 from shared.asgi import database_check, metrics_response, readiness
@@ -52,6 +52,8 @@ app.include_router(auth.router)
 app.include_router(courses.router)
 app.include_router(lessons.router)
 app.include_router(assessments.router)
+app.include_router(prompts.router)
+app.include_router(prompts.admin)
 app.include_router(jobs.router)
 
 

@@ -75,3 +75,15 @@ async def current_principal(
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+async def admin_principal(who: CurrentPrincipal) -> Principal:
+    """FastAPI dependency: the caller, who must have the ``admin`` role (else 403)."""
+    if who.role != "admin":
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, detail="prompt administration needs the admin role"
+        )
+    return who
+
+
+AdminPrincipal = Annotated[Principal, Depends(admin_principal)]

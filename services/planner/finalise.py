@@ -105,9 +105,9 @@ async def finalize_course(cmd: FinalizeCourse, deps: PlannerDeps, *, delivery: i
             delivery=delivery,
             schema=CourseDraft,
             task="finalise_modules",
-            messages=prompts.finalise_messages(profile, plan),
-            prompt_name=prompts.FINALISE_MODULES,
-            prompt_version=prompts.FINALISE_MODULES_VERSION,
+            prompt=prompts.FINALISE_MODULES,
+            variables=prompts.finalise_variables(profile, plan),
+            subject=course_id,
         )
         specs = module_specs(course_id, draft)
         title = (draft.title or "").strip() or course.title or profile.topic

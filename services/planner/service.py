@@ -27,7 +27,7 @@ from shared.contracts.planner import (
     RefinePlan,
 )
 from shared.db import WorkLease, claim_message
-from shared.generation import GenerationDeps, generate
+from shared.generation import GenerationDeps, complete, generate
 from shared.ids import derived_id
 from shared.messaging import PermanentError
 from shared.outbox import enqueue
@@ -62,10 +62,9 @@ async def plan_course(cmd: PlanCourse, deps: PlannerDeps, *, delivery: int = 0) 
             course_id=p.course_id,
             delivery=delivery,
             task="welcome_plan",
-            messages=prompts.welcome_messages(p),
-            prompt_name=prompts.WELCOME_PLAN,
-            prompt_version=prompts.WELCOME_PLAN_VERSION,
-            variables=p.model_dump(mode="json"),
+            prompt=prompts.WELCOME_PLAN,
+            variables=prompts.welcome_variables(p),
+            subject=p.course_id,
         )
         await _store_plan(cmd, result, deps, consumer)
     deps.wake_relay()
@@ -208,15 +207,14 @@ async def refine_plan(cmd: RefinePlan, deps: PlannerDeps, *, delivery: int = 0) 
             course_id=course_id,
             delivery=delivery,
             task="refine_plan",
-            messages=prompts.refine_messages(
+            prompt=prompts.REFINE_PLAN,
+            variables=prompts.refine_variables(
                 profile,
                 summary.text if summary else None,
                 [t.as_message() for t in history.recent],
                 cmd.payload.text,
             ),
-            prompt_name=prompts.REFINE_PLAN,
-            prompt_version=prompts.REFINE_PLAN_VERSION,
-            variables={"request": cmd.payload.text},
+            subject=course_id,
         )
         async with deps.sessionmaker() as session, session.begin():
             if not await claim_message(session, metadata, consumer, cmd.message_id):
@@ -248,13 +246,16 @@ async def _summarise(
     turns: list[chat.Turn],
 ) -> chat.Summary:
     """Fold ``turns`` into the chat's rolling summary and store it."""
-    result = await deps.llm.stream(
+    # not streamed to the learner: the summary only shapes the next prompts
+    result = await complete(
+        deps,
         task="summarise_chat",
-        messages=prompts.summarise_messages(
+        prompt=prompts.SUMMARISE_CHAT,
+        variables=prompts.summarise_variables(
             previous.text if previous else None, [t.as_message() for t in turns]
         ),
-        prompt_name=prompts.SUMMARISE_CHAT,
-        prompt_version=prompts.SUMMARISE_CHAT_VERSION,
+        subject=course_id,
+        step="summarise_chat",
         job_id=cmd.job_id,
         course_id=course_id,
     )

@@ -1,12 +1,13 @@
-"""Prompt registry logic: the execution log."""
+"""Prompt registry logic: the execution log and users' feedback."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel, Field
 from sqlalchemy.dialects.postgresql import insert
 
-from services.prompts.store import executions
+from services.prompts.store import executions, feedback
 from shared.contracts.llm import LLMCallCompleted
 
 
@@ -38,8 +39,36 @@ async def log_execution(event: LLMCallCompleted, sessionmaker: Any) -> bool:
                 variables=p.variables_preview,
                 output=p.output_preview,
                 quality=p.quality,
+                experiment_id=p.experiment_id,
+                prompt_fallback=p.prompt_fallback,
+                step=p.step,
             )
             .on_conflict_do_nothing(index_elements=["message_id"])
             .returning(executions.c.id)
         )
         return result.first() is not None
+
+
+class FeedbackQuery(BaseModel):
+    """Body of ``prompts.rpc.record_feedback`` (the gateway checked ownership)."""
+
+    tenant_id: str = Field(min_length=1)
+    user_id: str = Field(min_length=1)
+    job_id: str | None = Field(None, max_length=200)
+    course_id: str | None = Field(None, max_length=200)
+    step: str | None = Field(None, max_length=200)
+    rating: int = Field(ge=1, le=5)
+    comment: str = Field("", max_length=4000)
+
+
+async def record_feedback(sessionmaker: Any, query: FeedbackQuery) -> dict[str, Any]:
+    """Store a rating of a job's output or of one course step (a lesson)."""
+    async with sessionmaker() as session, session.begin():
+        row = (
+            await session.execute(
+                insert(feedback)
+                .values(**query.model_dump())
+                .returning(feedback.c.id, feedback.c.created_at)
+            )
+        ).one()
+    return {"feedback_id": row.id, "created_at": row.created_at.isoformat(), **query.model_dump()}

@@ -3,7 +3,7 @@
 Import this package to populate the registry with every message type.
 """
 
-from shared.contracts import assessment, content, course, jobs, planner
+from shared.contracts import assessment, content, course, jobs, planner, prompts
 from shared.contracts.base import (
     COMMANDS_EXCHANGE,
     EVENTS_EXCHANGE,
@@ -30,4 +30,5 @@ __all__ = [
     "jobs",
     "new_id",
     "planner",
+    "prompts",
 ]

@@ -101,6 +101,22 @@ class LLMCallCompletedPayload(Payload):
         description="Automatic quality signals of the output.",
         examples=[{"valid_json": True, "repaired": False}],
     )
+    experiment_id: str | None = Field(
+        None, description="The A/B experiment that chose the prompt version, if any."
+    )
+    prompt_fallback: bool = Field(
+        False,
+        description=(
+            "The prompt registry could not be asked: the shipped default prompt was used "
+            "(prompt_version is then 'default')."
+        ),
+    )
+    step: str | None = Field(
+        None,
+        max_length=200,
+        description="The generation step the call served (welcome_plan, lesson:3, ...).",
+        examples=["lesson:3"],
+    )
 
 
 class LLMCallCompleted(Message):

@@ -116,6 +116,10 @@ class _Call:
     variables: dict[str, Any] | None
     temperature: float | None
     max_tokens: int | None
+    model: str | None = None  # the prompt's model, tried before the configured ones
+    experiment_id: str | None = None
+    prompt_fallback: bool = False
+    step: str | None = None
 
 
 @dataclass
@@ -364,8 +368,16 @@ class LLMClient:
         temperature: float | None = None,
         max_tokens: int | None = None,
         on_attempt: Callable[[int], Awaitable[None]] | None = None,
+        model: str | None = None,
+        experiment_id: str | None = None,
+        prompt_fallback: bool = False,
+        step: str | None = None,
     ) -> LLMResult:
         """Stream a chat completion, calling ``on_delta`` with each piece of text.
+
+        ``model`` (a prompt's own model) is tried before the configured models;
+        ``experiment_id``, ``prompt_fallback`` and ``step`` are reported in the
+        ``llm.call_completed`` event.
 
         ``on_attempt(n)`` is awaited before every attempt, ``n`` counting from 1;
         when it is called with ``n > 1`` the text streamed so far is void (the
@@ -388,6 +400,10 @@ class LLMClient:
             variables=variables,
             temperature=temperature,
             max_tokens=max_tokens,
+            model=model,
+            experiment_id=experiment_id,
+            prompt_fallback=prompt_fallback,
+            step=step,
         )
         result, _ = await self._invoke(call, attempt_offset=0, check=None)
         return result
@@ -407,6 +423,10 @@ class LLMClient:
         temperature: float | None = None,
         max_tokens: int | None = None,
         on_attempt: Callable[[int], Awaitable[None]] | None = None,
+        model: str | None = None,
+        experiment_id: str | None = None,
+        prompt_fallback: bool = False,
+        step: str | None = None,
     ) -> tuple[T, LLMResult]:
         """Ask for JSON matching ``schema`` and return it validated, with the call's result.
 
@@ -433,6 +453,10 @@ class LLMClient:
             variables=variables,
             temperature=temperature,
             max_tokens=max_tokens,
+            model=model,
+            experiment_id=experiment_id,
+            prompt_fallback=prompt_fallback,
+            step=step,
         )
         first, first_check = await self._invoke(
             call, attempt_offset=0, check=lambda text: _check(schema, text, repaired=False)
@@ -489,7 +513,9 @@ class LLMClient:
     ) -> tuple[LLMResult, _Check | None]:
         """One logical call: attempts, retries and fallbacks, then metrics and the event."""
         litellm = load_litellm()
-        models = self.models
+        models = (
+            self.models if call.model is None else list(dict.fromkeys([call.model, *self.models]))
+        )
         requested = models[0]
         max_retries = max(0, self._settings.llm_max_retries)
         started = time.perf_counter()
@@ -541,8 +567,11 @@ class LLMClient:
                         await asyncio.sleep(wait)
                     else:
                         break
-                if answer is not None or not last_retryable:
-                    # Non-retryable errors (auth, bad request) would fail on fallbacks too.
+                prompt_model = call.model is not None and index == 0 and model != self.models[0]
+                if answer is not None or (not last_retryable and not prompt_model):
+                    # Non-retryable errors (auth, bad request) would fail on fallbacks too;
+                    # but a prompt's own model may be wrong (a typo, no key for it), so the
+                    # configured models still get their turn.
                     break
 
             elapsed = time.perf_counter() - started
@@ -878,6 +907,9 @@ class LLMClient:
             variables_preview=_preview(call.variables, VARIABLES_PREVIEW_MAX),
             output_preview=_preview(output, OUTPUT_PREVIEW_MAX),
             quality=quality,
+            experiment_id=call.experiment_id,
+            prompt_fallback=call.prompt_fallback,
+            step=call.step,
         )
 
     async def _emit(self, payload: LLMCallCompletedPayload) -> None:

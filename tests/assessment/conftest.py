@@ -17,6 +17,7 @@ from shared.contracts.planner import LearnerProfile
 from shared.db import make_engine, make_sessionmaker
 from shared.llm.client import LLMResult
 from shared.llm.offline import LessonBrief, write_lesson
+from shared.llm.prompts import DefaultPrompts
 from shared.outbox import outbox_table
 from shared.settings import get_settings
 from tests.support.llm import Recording
@@ -33,6 +34,7 @@ async def deps(infra: dict[str, str]) -> AsyncIterator[AssessmentDeps]:
         llm=Recording("assessment"),
         sandbox=Sandbox(Limits(cpu_seconds=1, wall_seconds=3), concurrency=2),
         wake_relay=lambda: None,
+        prompts=DefaultPrompts(),
     )
     await engine.dispose()
 

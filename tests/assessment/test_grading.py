@@ -60,7 +60,7 @@ async def _attempt(deps: Any, quiz: Any, answers: list[grading.Answer], user: st
         quiz_id=quiz.quiz_id,
         answers=answers,
     )
-    return await grading.grade_attempt(deps.sessionmaker, deps.llm, query)
+    return await grading.grade_attempt(deps.sessionmaker, deps, query)
 
 
 async def _submit(deps: Any, exercise: Any, code: str, user: str = "u-1") -> dict[str, Any]:

@@ -24,6 +24,7 @@ from shared.contracts.jobs import JobChunk
 from shared.contracts.planner import LearnerProfile
 from shared.db import make_sessionmaker
 from shared.llm.client import LLMResult
+from shared.llm.prompts import DefaultPrompts
 from shared.outbox import outbox_table
 
 OUTLINE = ["Why asyncio", "Coroutines and the event loop", "Tasks and cancellation"]
@@ -77,6 +78,7 @@ class Harness:
             llm=self.llm,
             publish_chunk=publish_chunk,
             wake_relay=wake,
+            prompts=DefaultPrompts(),
         )
 
     async def lessons(self, course_id: str) -> list[Any]:

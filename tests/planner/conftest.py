@@ -9,6 +9,7 @@ import pytest
 
 from services.planner import service
 from shared.db import make_engine, make_sessionmaker
+from shared.llm.prompts import DefaultPrompts
 from shared.settings import get_settings
 from tests.support.llm import Recording
 
@@ -25,6 +26,7 @@ async def deps(infra: dict[str, str]) -> Any:
         llm=Recording("planner"),
         publish_chunk=publish,
         wake_relay=lambda: None,
+        prompts=DefaultPrompts(),
     )
     await engine.dispose()
 

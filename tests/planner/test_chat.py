@@ -5,6 +5,7 @@ from __future__ import annotations
 from services.planner import chat, prompts
 from services.planner.finalise import CourseDraft, module_specs
 from shared.contracts.planner import LearnerProfile
+from shared.llm.library import LIBRARY
 
 PROFILE = LearnerProfile(topic="Statistics")
 
@@ -50,12 +51,13 @@ def test_prompt_size_does_not_grow_with_the_chat() -> None:
         history = chat.plan_history(turns(n), summary)
         if history.to_summarise:
             summary = chat.Summary(covers=history.to_summarise[-1].seq, text="summary")
-        messages = prompts.refine_messages(
+        variables = prompts.refine_variables(
             PROFILE,
             summary.text if summary else None,
             [t.as_message() for t in history.recent],
             "next",
         )
+        messages = LIBRARY[prompts.REFINE_PLAN].render(variables)
         sizes.append(len(messages))
     assert max(sizes) <= 3 + chat.KEEP_VERBATIM + chat.SUMMARY_STEP
     assert max(sizes[-20:]) == max(sizes)  # bounded, not growing

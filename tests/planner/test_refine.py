@@ -53,6 +53,12 @@ async def test_refinements_see_the_chat_and_older_turns_get_summarised(deps: Any
     assert any("Summary of the earlier conversation" in m["content"] for m in last_prompt)
     assert len(last_prompt) <= 3 + chat.KEEP_VERBATIM + chat.SUMMARY_STEP
     assert len([c for c in deps.llm.calls if c["task"] == "summarise_chat"]) == 1
+    # every prompt is the shipped template, rendered by name
+    assert {(c["task"], c["prompt_name"], c["prompt_version"]) for c in deps.llm.calls} == {
+        ("welcome_plan", "planner.welcome_plan", "default"),
+        ("refine_plan", "planner.refine_plan", "default"),
+        ("summarise_chat", "planner.summarise_chat", "default"),
+    }
 
 
 async def test_someone_elses_course_cannot_be_refined(deps: Any) -> None:

@@ -182,6 +182,51 @@ async def test_stream_offline_deltas_usage_and_event(spans: InMemorySpanExporter
     assert span.attributes["lectern.task"] == "welcome_plan"
 
 
+async def test_the_prompts_model_goes_first_and_its_choice_is_reported() -> None:
+    recorder = Recorder()
+    client = make_client("t-prompt-model", recorder)
+    await client.stream(
+        task="welcome_plan",
+        messages=messages(PROFILE),
+        prompt_name="planner.welcome_plan",
+        prompt_version="4",
+        model="offline/prompt-choice",
+        experiment_id="exp-1",
+        prompt_fallback=True,
+        step="welcome_plan",
+    )
+    await client.stream(
+        task="welcome_plan",
+        messages=messages(PROFILE),
+        prompt_name="planner.welcome_plan",
+        prompt_version="default",
+    )
+    chosen, default = recorder.payloads
+    assert (chosen.requested_model, chosen.model) == ("offline/prompt-choice",) * 2
+    assert (chosen.experiment_id, chosen.prompt_fallback, chosen.step) == (
+        "exp-1",
+        True,
+        "welcome_plan",
+    )
+    assert default.requested_model == "offline/lectern"
+    assert (default.experiment_id, default.prompt_fallback, default.step) == (None, False, None)
+
+
+async def test_a_broken_prompt_model_falls_back_to_the_configured_one() -> None:
+    recorder = Recorder()
+    client = make_client("t-prompt-typo", recorder)
+    result = await client.stream(
+        task="welcome_plan",
+        messages=messages(PROFILE),
+        prompt_name="planner.welcome_plan",
+        prompt_version="5",
+        model="nosuchprovider/typo-model",  # a prompt engineer's typo: not retryable
+    )
+    assert result.text and result.model == "offline/lectern" and result.fallback_used
+    (payload,) = recorder.payloads
+    assert payload.requested_model == "nosuchprovider/typo-model" and payload.status == "ok"
+
+
 async def test_stream_is_deterministic_and_records_metrics() -> None:
     client = make_client("t-metrics")
     labels = {"service": "t-metrics", "task": "write_lesson", "model": "offline/lectern"}
