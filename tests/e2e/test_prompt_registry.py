@@ -143,3 +143,25 @@ async def test_labels_experiments_log_and_feedback(cluster: Cluster) -> None:
         mean_in = sum(c["input_tokens"] for c in v2_reported) / v2_calls
         assert by_version["2"]["mean_output_tokens"] == pytest.approx(mean_out, abs=0.1)
         assert by_version["2"]["mean_input_tokens"] == pytest.approx(mean_in, abs=0.1)
+
+
+async def test_a_down_registry_falls_back_to_the_shipped_prompts(cluster: Cluster) -> None:
+    async with httpx.AsyncClient(base_url=cluster.gateway, timeout=60) as client:
+        token = await guest_token(client)
+        cluster["prompts"].stop()
+        cluster["content"].stop()  # a fresh process: nothing cached
+        cluster["content"].start()
+        cluster["content"].wait_ready()
+        try:
+            _, events = await course(client, token)
+            lessons = calls(events, LESSON)
+            assert lessons and all(
+                c["prompt_version"] == "default" and c["prompt_fallback"] for c in lessons
+            ), lessons
+        finally:
+            cluster["prompts"].start()
+            cluster["prompts"].wait_ready()
+        await asyncio.sleep(5.5)  # the failure is remembered for 5 s, then the registry is asked
+        _, events = await course(client, token)
+        lessons = calls(events, LESSON)
+        assert all(c["prompt_version"] != "default" and not c["prompt_fallback"] for c in lessons)
