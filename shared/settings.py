@@ -64,6 +64,11 @@ class LecternSettings(BaseSettings):
         description="simulated latency of the built-in offline model, per call",
     )
     jwt_secret: str = Field(DEV_JWT_SECRET, validation_alias=_env("JWT_SECRET"))
+    admin_emails: list[str] = Field(
+        default_factory=list,
+        validation_alias=_env("ADMIN_EMAILS"),
+        description="accounts registered with these emails get the admin role (JSON list)",
+    )
     # prompts
     prompt_label: str = Field(
         "production",

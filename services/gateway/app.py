@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 
-from services.gateway import handlers
+from services.gateway import handlers, spa
 from services.gateway.routes import assessments, auth, courses, jobs, lessons, prompts
 from services.gateway.store import metadata
 from services.gateway.streams import EventHub, EventLog
@@ -80,3 +80,6 @@ async def metrics() -> Response:
 async def asyncapi_json() -> dict[str, Any]:
     """The whole broker contract (every command and event), for internal systems."""
     return build_document()
+
+
+spa.mount(app)  # last: its catch-all route must not shadow the API

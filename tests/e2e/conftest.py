@@ -15,7 +15,12 @@ def cluster(infra: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> 
     """All five services running as real processes on the test vhost and database."""
     log_dir = Path(tmp_path_factory.mktemp("service-logs"))
     # simulated model latency: parallel lessons must take about one lesson's time
-    env = {**infra, "LECTERN_RETRY_BASE_DELAY_MS": "100", "LECTERN_OFFLINE_LATENCY_MS": "400"}
+    env = {
+        **infra,
+        "LECTERN_RETRY_BASE_DELAY_MS": "100",
+        "LECTERN_OFFLINE_LATENCY_MS": "400",
+        "LECTERN_ADMIN_EMAILS": '["admin@lectern.test"]',
+    }
     cluster = make_cluster(env, log_dir)
     cluster.start()
     yield cluster

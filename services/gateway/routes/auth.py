@@ -1,14 +1,32 @@
-"""``/v1/auth``: tokens."""
+"""``/v1/auth``: guests, accounts (email + password) and who the caller is.
+
+Passwords are hashed with Argon2id (argon2-cffi's defaults), in a thread so a login
+does not stall other requests. A guest who registers keeps their user id, so the
+courses they made as a guest stay theirs.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, status
-from pydantic import BaseModel, Field
-from sqlalchemy.dialects.postgresql import insert
+import asyncio
+import re
+from typing import Annotated, Any
 
-from services.gateway.auth import Principal, issue_token
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
+
+from services.gateway.auth import CurrentPrincipal, Principal, issue_token, verify_token
 from services.gateway.store import users
 from shared.contracts.base import new_id
+
+_hasher = PasswordHasher()
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,63}$")
+# verified against when the email is unknown, so both cases take as long
+_DUMMY_HASH = _hasher.hash("lectern-timing-equaliser")
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
@@ -35,3 +53,121 @@ async def guest(request: Request) -> TokenOut:
         )
     token = issue_token(request.app.state.settings.jwt_secret, principal)
     return TokenOut(access_token=token, user_id=principal.user_id, is_guest=True)
+
+
+class Credentials(BaseModel):
+    """An email and a password."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(max_length=320, examples=["ada@example.org"])
+    password: str = Field(min_length=8, max_length=1024, description="At least 8 characters.")
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        value = value.strip().lower()
+        if not _EMAIL.match(value):
+            raise ValueError("not an email address")
+        return value
+
+
+class Me(BaseModel):
+    user_id: str
+    email: str | None
+    is_guest: bool
+    role: str
+
+
+async def _optional_principal(request: Request) -> Principal | None:
+    header = request.headers.get("authorization", "")
+    if not header.lower().startswith("bearer "):
+        return None
+    return verify_token(request.app.state.settings.jwt_secret, header[7:].strip())
+
+
+def _token(request: Request, principal: Principal) -> TokenOut:
+    token = issue_token(request.app.state.settings.jwt_secret, principal)
+    return TokenOut(access_token=token, user_id=principal.user_id, is_guest=principal.is_guest)
+
+
+@router.post("/register", status_code=status.HTTP_201_CREATED, response_model=TokenOut)
+async def register(
+    body: Credentials,
+    request: Request,
+    caller: Annotated[Principal | None, Depends(_optional_principal)],
+) -> TokenOut:
+    """Create an account; called with a guest's token, the guest becomes the account."""
+    password_hash = await asyncio.to_thread(_hasher.hash, body.password)
+    sessionmaker = request.app.state.runtime.sessionmaker
+    admins = {e.strip().lower() for e in request.app.state.settings.admin_emails}
+    role = "admin" if body.email in admins else "learner"
+    try:
+        async with sessionmaker() as session, session.begin():
+            if caller is not None and caller.is_guest:
+                upgraded = await session.execute(
+                    update(users)
+                    .where(users.c.user_id == caller.user_id, users.c.is_guest.is_(True))
+                    .values(
+                        email=body.email, password_hash=password_hash, is_guest=False, role=role
+                    )
+                    .returning(users.c.user_id, users.c.tenant_id, users.c.role)
+                )
+                row: Any = upgraded.first()
+            else:
+                row = None
+            if row is None:
+                row = (
+                    await session.execute(
+                        insert(users)
+                        .values(
+                            user_id=new_id(),
+                            tenant_id="default",
+                            email=body.email,
+                            password_hash=password_hash,
+                            is_guest=False,
+                            role=role,
+                        )
+                        .returning(users.c.user_id, users.c.tenant_id, users.c.role)
+                    )
+                ).one()
+    except IntegrityError as exc:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, detail="an account with this email exists: log in instead"
+        ) from exc
+    principal = Principal(
+        user_id=row.user_id, tenant_id=row.tenant_id, role=row.role, is_guest=False
+    )
+    return _token(request, principal)
+
+
+@router.post("/login", response_model=TokenOut)
+async def login(body: Credentials, request: Request) -> TokenOut:
+    """A token for an account."""
+    async with request.app.state.runtime.sessionmaker() as session:
+        row = (await session.execute(select(users).where(users.c.email == body.email))).first()
+    stored = row.password_hash if row is not None and row.password_hash else _DUMMY_HASH
+    try:
+        await asyncio.to_thread(_hasher.verify, stored, body.password)
+        ok = row is not None and bool(row.password_hash)
+    except (VerificationError, InvalidHashError):
+        ok = False
+    if not ok:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="wrong email or password")
+    principal = Principal(
+        user_id=row.user_id, tenant_id=row.tenant_id, role=row.role, is_guest=False
+    )
+    return _token(request, principal)
+
+
+@router.get("/me", response_model=Me)
+async def me(request: Request, who: CurrentPrincipal) -> Me:
+    """Who the token belongs to (role ``admin`` may use the prompt administration)."""
+    async with request.app.state.runtime.sessionmaker() as session:
+        row = (await session.execute(select(users).where(users.c.user_id == who.user_id))).first()
+    return Me(
+        user_id=who.user_id,
+        email=row.email if row is not None else None,
+        is_guest=who.is_guest,
+        role=who.role,
+    )

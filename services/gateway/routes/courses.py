@@ -120,8 +120,29 @@ async def list_courses(request: Request, who: CurrentPrincipal) -> list[dict[str
 
 @router.get("/{course_id}")
 async def get_course(course_id: CourseId, request: Request, who: CurrentPrincipal) -> Any:
-    """A course: profile, status, planning chat, latest plan, modules and lesson status."""
-    return await _course(request, who, course_id)
+    """A course: profile, status, planning chat, latest plan, modules and lesson status.
+
+    ``jobs`` lists the course's jobs, oldest first: a client coming back follows a
+    running one's ``events_url`` to pick up where generation is.
+    """
+    course = await _course(request, who, course_id)
+    async with request.app.state.runtime.sessionmaker() as session:
+        rows = await session.execute(
+            select(jobs.c.job_id, jobs.c.kind, jobs.c.status, jobs.c.created_at)
+            .where(jobs.c.course_id == course_id, jobs.c.user_id == who.user_id)
+            .order_by(jobs.c.created_at)
+        )
+        course["jobs"] = [
+            {
+                "job_id": r.job_id,
+                "kind": r.kind,
+                "status": r.status,
+                "events_url": f"/v1/jobs/{r.job_id}/events",
+                "created_at": r.created_at.isoformat(),
+            }
+            for r in rows
+        ]
+    return course
 
 
 @router.post("/{course_id}/messages", status_code=status.HTTP_202_ACCEPTED, response_model=Accepted)
