@@ -29,6 +29,10 @@ from shared.outbox import enqueue
 LESSON_INPUT_TOKENS = 900
 LESSON_OUTPUT_TOKENS_PER_HOUR = 900
 LESSON_OUTPUT_TOKENS_MIN = 1200
+# each lesson is then assessed: a quiz and a coding exercise, each reading the lesson
+ASSESSMENT_CALLS_PER_LESSON = 2
+ASSESSMENT_PROMPT_TOKENS = 400  # instructions, on top of the lesson itself
+ASSESSMENT_OUTPUT_TOKENS = 900
 
 
 class ModuleDraft(BaseModel):
@@ -68,14 +72,21 @@ def module_specs(course_id: str, draft: CourseDraft) -> list[ModuleSpec]:
 
 
 def estimate(specs: list[ModuleSpec], llm: Any) -> GenerationEstimate:
-    """Tokens and cost of writing every lesson (a rough, documented rule of thumb)."""
-    input_tokens = LESSON_INPUT_TOKENS * len(specs)
-    output_tokens = sum(
+    """Tokens and cost of writing and assessing every lesson (a documented rule of thumb).
+
+    Counts an exercise for every lesson: lessons without code skip it, so this errs high.
+    """
+    lessons = [
         max(LESSON_OUTPUT_TOKENS_MIN, int(LESSON_OUTPUT_TOKENS_PER_HOUR * m.estimated_hours))
         for m in specs
+    ]
+    per_call = ASSESSMENT_CALLS_PER_LESSON
+    input_tokens = LESSON_INPUT_TOKENS * len(specs) + per_call * sum(
+        ASSESSMENT_PROMPT_TOKENS + written for written in lessons
     )
+    output_tokens = sum(lessons) + per_call * ASSESSMENT_OUTPUT_TOKENS * len(specs)
     return GenerationEstimate(
-        calls=len(specs),
+        calls=len(specs) * (1 + per_call),
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         cost_usd=llm.estimate_cost(input_tokens, output_tokens),

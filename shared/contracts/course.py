@@ -24,9 +24,13 @@ class ModuleSpec(Payload):
 
 
 class GenerationEstimate(Payload):
-    """Tokens and cost the rest of the course's generation is expected to take."""
+    """Tokens and cost the rest of the course's generation is expected to take (lessons and
+    their assessments)."""
 
-    calls: int = Field(ge=0, description="LLM calls still to make (one per lesson).")
+    calls: int = Field(
+        ge=0,
+        description="LLM calls still to make: per lesson, the lesson, its quiz and its exercise.",
+    )
     input_tokens: int = Field(ge=0, description="Estimated prompt tokens.")
     output_tokens: int = Field(ge=0, description="Estimated completion tokens.")
     cost_usd: float | None = Field(

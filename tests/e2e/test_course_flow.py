@@ -70,7 +70,7 @@ async def test_chat_refine_finalise_read_revise_export(
         assert len(modules) >= 3
         assert [m["order"] for m in modules] == list(range(1, len(modules) + 1))
         assert all(m["learning_objectives"] and m["estimated_hours"] > 0 for m in modules)
-        assert finalized["estimate"]["calls"] == len(modules)
+        assert finalized["estimate"]["calls"] == 3 * len(modules)  # lesson, quiz, exercise
         assert finalized["estimate"]["output_tokens"] > 0
         written = of(events, "lesson.written")
         assert sorted(w["order"] for w in written) == [m["order"] for m in modules]
