@@ -1,5 +1,5 @@
 # Lectern: `make run` runs everything on this machine; `make test` runs every test.
-.PHONY: run test unit lint bench asyncapi k8s-check infra install migrate
+.PHONY: run test unit lint bench asyncapi k8s-check infra install migrate web
 
 install:
 	@scripts/bootstrap.sh
@@ -7,14 +7,20 @@ install:
 infra:
 	@scripts/ensure-infra.sh
 
+# the web app (npm), built when its sources changed
+web:
+	@scripts/build-web.sh
+
 run:
 	@scripts/run.sh
 
 migrate: install infra
 	.venv/bin/python -m shared.migrate
 
-# unit + contract + integration + end-to-end, against the real RabbitMQ and PostgreSQL
-test: install infra
+# unit + contract + integration + end-to-end (services and browser), against the real
+# RabbitMQ and PostgreSQL; the web app's component tests (vitest) first
+test: install infra web
+	cd services/gateway/webapp && npm test --silent
 	LITELLM_LOCAL_MODEL_COST_MAP=True .venv/bin/python -m pytest
 
 unit: install

@@ -5,6 +5,7 @@ cd "$(dirname "$0")/.."
 
 scripts/bootstrap.sh
 scripts/ensure-infra.sh
+scripts/build-web.sh
 
 export LITELLM_LOCAL_MODEL_COST_MAP=True
 export LECTERN_ENVIRONMENT=${LECTERN_ENVIRONMENT:-development}

@@ -17,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 DIST = Path(__file__).with_name("webapp") / "dist"
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; object-src 'none'; "
+    "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; object-src 'none'; "
     "base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
 # API and service paths are never the app's: they 404 as JSON rather than serve index.html

@@ -1,0 +1,241 @@
+// Folding a job's SSE events into what the pages show.
+//
+// Events carry a per-job sequence number (the SSE `id:`). A reconnecting EventSource
+// sends Last-Event-ID and gets only later events, and a page that reopens a running
+// job's stream from the start gets every event again: either way an event whose id
+// was already applied for that job is ignored, so the state is rebuilt exactly once.
+
+import type {
+  AssessmentReadyPayload,
+  ChunkPayload,
+  CourseReadyPayload,
+  EventEnvelope,
+  ExerciseReadyPayload,
+  JobFailedPayload,
+  LessonRevisedPayload,
+  LessonWrittenPayload,
+  PlanFinalizedPayload,
+  PlanProposedPayload,
+  ProgressPayload,
+} from "../api/types";
+
+/** Event types the app listens to (``llm.call_completed`` is deliberately not one). */
+export const EVENT_TYPES = [
+  "job.chunk",
+  "course.plan_proposed",
+  "course.plan_finalized",
+  "lesson.written",
+  "assessment.ready",
+  "course.progress",
+  "course.ready",
+  "lesson.revised",
+  "exercise.ready",
+  "job.failed",
+] as const;
+
+/** After one of these the server ends the stream: close it so it does not reconnect. */
+export const DEFAULT_FINAL_EVENTS: readonly string[] = [
+  "course.plan_proposed",
+  "course.ready",
+  "lesson.revised",
+  "exercise.ready",
+  "job.failed",
+];
+
+/** Final events for a job of the given kind (a plan job that runs on ends at course.ready). */
+export function finalEventsFor(kind: string | undefined, autoFinalize = false): string[] {
+  switch (kind) {
+    case "plan_course":
+      return autoFinalize
+        ? ["course.ready", "job.failed"]
+        : ["course.plan_proposed", "job.failed"];
+    case "refine_plan":
+      return ["course.plan_proposed", "job.failed"];
+    case "finalize":
+      return ["course.ready", "job.failed"];
+    case "revise_lesson":
+      return ["lesson.revised", "job.failed"];
+    case "generate_exercise":
+      return ["exercise.ready", "job.failed"];
+    default:
+      return [...DEFAULT_FINAL_EVENTS];
+  }
+}
+
+export interface StepText {
+  jobId: string;
+  attempt: number;
+  text: string;
+}
+
+export interface StreamState {
+  /** Highest event id applied, per job. */
+  lastId: Record<string, number>;
+  /** Jobs whose final event was applied, with that event's type. */
+  finished: Record<string, string>;
+  /** Streamed text per step (``welcome_plan``, ``refine_plan``, ``lesson:N``, ``revise:N``). */
+  steps: Record<string, StepText>;
+  plan: string | null;
+  /** Bumped on every proposed plan (pages refetch the chat then). */
+  plansProposed: number;
+  finalized: PlanFinalizedPayload | null;
+  lessons: Record<number, LessonWrittenPayload>;
+  assessments: Record<number, AssessmentReadyPayload>;
+  progress: ProgressPayload | null;
+  ready: CourseReadyPayload | null;
+  revised: LessonRevisedPayload | null;
+  exercise: ExerciseReadyPayload | null;
+  failed: (JobFailedPayload & { jobId: string }) | null;
+}
+
+export const initialStreamState: StreamState = {
+  lastId: {},
+  finished: {},
+  steps: {},
+  plan: null,
+  plansProposed: 0,
+  finalized: null,
+  lessons: {},
+  assessments: {},
+  progress: null,
+  ready: null,
+  revised: null,
+  exercise: null,
+  failed: null,
+};
+
+export interface JobEvent {
+  jobId: string;
+  /** The SSE ``id:`` (a sequence number, as text). */
+  id: string;
+  /** The SSE ``event:`` type. */
+  event: string;
+  data: EventEnvelope<unknown>;
+}
+
+export type StreamAction =
+  | ({ type: "event"; finalEvents?: readonly string[] } & JobEvent)
+  | { type: "clearFailure" }
+  | { type: "reset" };
+
+function without<T>(record: Record<string, T>, ...keys: string[]): Record<string, T> {
+  if (!keys.some((k) => k in record)) return record;
+  const copy = { ...record };
+  for (const key of keys) delete copy[key];
+  return copy;
+}
+
+function applyChunk(state: StreamState, jobId: string, chunk: ChunkPayload): StreamState {
+  if (!chunk || typeof chunk.step !== "string" || typeof chunk.text !== "string") return state;
+  const attempt = typeof chunk.attempt === "number" ? chunk.attempt : 1;
+  const held = state.steps[chunk.step];
+  let next: StepText;
+  if (!held || held.jobId !== jobId || attempt > held.attempt) {
+    // a new step, a new job, or a retry: the earlier attempt was cut, start over
+    next = { jobId, attempt, text: chunk.text };
+  } else if (attempt < held.attempt) {
+    return state; // a late piece of an attempt already abandoned
+  } else {
+    next = { ...held, text: held.text + chunk.text };
+  }
+  return { ...state, steps: { ...state.steps, [chunk.step]: next } };
+}
+
+/** Whether this event (by its id) was already applied for its job. */
+export function isDuplicate(state: StreamState, jobId: string, id: string): boolean {
+  const seq = Number(id);
+  if (!id || !Number.isFinite(seq)) return false;
+  return seq <= (state.lastId[jobId] ?? 0);
+}
+
+export function applyEvent(state: StreamState, ev: JobEvent, finalEvents?: readonly string[]) {
+  if (isDuplicate(state, ev.jobId, ev.id)) return state;
+  const seq = Number(ev.id);
+  let next: StreamState = Number.isFinite(seq) && ev.id
+    ? { ...state, lastId: { ...state.lastId, [ev.jobId]: seq } }
+    : state;
+  const payload = (ev.data && typeof ev.data === "object" ? ev.data.payload : undefined) as
+    | Record<string, unknown>
+    | undefined;
+  if (!payload) return next;
+
+  switch (ev.event) {
+    case "job.chunk":
+      next = applyChunk(next, ev.jobId, payload as unknown as ChunkPayload);
+      break;
+    case "course.plan_proposed": {
+      const p = payload as unknown as PlanProposedPayload;
+      next = {
+        ...next,
+        plan: p.plan_markdown,
+        plansProposed: next.plansProposed + 1,
+        steps: without(next.steps, "welcome_plan", "refine_plan"),
+      };
+      break;
+    }
+    case "course.plan_finalized":
+      next = { ...next, finalized: payload as unknown as PlanFinalizedPayload };
+      break;
+    case "lesson.written": {
+      const p = payload as unknown as LessonWrittenPayload;
+      const { markdown: _dropped, ...lesson } = p;
+      void _dropped;
+      next = {
+        ...next,
+        lessons: { ...next.lessons, [p.order]: lesson },
+        steps: without(next.steps, `lesson:${p.order}`),
+      };
+      break;
+    }
+    case "assessment.ready": {
+      const p = payload as unknown as AssessmentReadyPayload;
+      next = { ...next, assessments: { ...next.assessments, [p.order]: p } };
+      break;
+    }
+    case "course.progress": {
+      const p = payload as unknown as ProgressPayload;
+      next = { ...next, progress: p };
+      break;
+    }
+    case "course.ready":
+      next = { ...next, ready: payload as unknown as CourseReadyPayload };
+      break;
+    case "lesson.revised": {
+      const p = payload as unknown as LessonRevisedPayload;
+      const { markdown: _dropped, ...lesson } = p;
+      void _dropped;
+      next = { ...next, revised: lesson, steps: without(next.steps, `revise:${p.order}`) };
+      break;
+    }
+    case "exercise.ready":
+      next = { ...next, exercise: payload as unknown as ExerciseReadyPayload };
+      break;
+    case "job.failed":
+      next = { ...next, failed: { ...(payload as unknown as JobFailedPayload), jobId: ev.jobId } };
+      break;
+    default:
+      break; // llm.call_completed and anything new: only the id counts
+  }
+  if ((finalEvents ?? DEFAULT_FINAL_EVENTS).includes(ev.event)) {
+    next = { ...next, finished: { ...next.finished, [ev.jobId]: ev.event } };
+  }
+  return next;
+}
+
+export function streamReducer(state: StreamState, action: StreamAction): StreamState {
+  switch (action.type) {
+    case "event":
+      return applyEvent(state, action, action.finalEvents);
+    case "clearFailure":
+      return state.failed ? { ...state, failed: null } : state;
+    case "reset":
+      return initialStreamState;
+    default:
+      return state;
+  }
+}
+
+/** The text streamed so far for a step, or null. */
+export function stepText(state: StreamState, step: string): string | null {
+  return state.steps[step]?.text ?? null;
+}
