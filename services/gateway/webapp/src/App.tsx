@@ -23,9 +23,11 @@ const PromptPage = lazy(() =>
 
 /** App routes need a token: without one, go to the start page. */
 function RequireAuth() {
-  const { token } = useAuth();
+  const { token, leftOnPurpose } = useAuth();
   const location = useLocation();
-  if (!token) return <Navigate to="/" replace state={{ from: location.pathname }} />;
+  // after an expired session, come back here once signed in again; not after a log out
+  const state = leftOnPurpose ? undefined : { from: location.pathname };
+  if (!token) return <Navigate to="/" replace state={state} />;
   return <Outlet />;
 }
 

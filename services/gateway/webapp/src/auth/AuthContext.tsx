@@ -21,6 +21,8 @@ export interface AuthState {
   signIn: (out: TokenOut) => Promise<void>;
   signOut: (notice?: string) => void;
   isAdmin: boolean;
+  /** The user logged out themselves: the next sign-in must not return to their pages. */
+  leftOnPurpose: boolean;
 }
 
 const AuthContext = createContext<AuthState | null>(null);
@@ -30,6 +32,7 @@ export function AuthProvider({ children }: { children: ReactNode }) {
   const [me, setMe] = useState<Me | null>(null);
   const [loadingMe, setLoadingMe] = useState<boolean>(() => getToken() !== null);
   const [notice, setNotice] = useState<string | null>(null);
+  const [leftOnPurpose, setLeftOnPurpose] = useState(false);
 
   const signOut = useCallback((why?: string) => {
     setToken(null);
@@ -37,6 +40,7 @@ export function AuthProvider({ children }: { children: ReactNode }) {
     setMe(null);
     setLoadingMe(false);
     setNotice(why ?? null);
+    setLeftOnPurpose(why === undefined);
   }, []);
 
   useEffect(() => {
@@ -66,6 +70,7 @@ export function AuthProvider({ children }: { children: ReactNode }) {
   const signIn = useCallback(async (out: TokenOut) => {
     setToken(out.access_token);
     setNotice(null);
+    setLeftOnPurpose(false);
     setMe({ user_id: out.user_id, email: null, is_guest: out.is_guest, role: "learner" });
     setTokenState(out.access_token);
   }, []);
@@ -79,8 +84,9 @@ export function AuthProvider({ children }: { children: ReactNode }) {
       signIn,
       signOut,
       isAdmin: me?.role === "admin",
+      leftOnPurpose,
     }),
-    [token, me, loadingMe, notice, signIn, signOut],
+    [token, me, loadingMe, notice, signIn, signOut, leftOnPurpose],
   );
   return <AuthContext.Provider value={value}>{children}</AuthContext.Provider>;
 }

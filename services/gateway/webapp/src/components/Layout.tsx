@@ -44,7 +44,7 @@ export function Layout() {
                 data-testid="logout"
                 onClick={() => {
                   signOut();
-                  navigate("/");
+                  navigate("/", { replace: true });
                 }}
               >
                 Log out
