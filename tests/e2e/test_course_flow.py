@@ -93,6 +93,9 @@ async def test_chat_refine_finalise_read_revise_export(
         # the course reads back complete
         course = (await client.get(f"/v1/courses/{course_id}", headers=auth)).json()
         assert course["status"] == "ready"
+        assert course["estimate"] == finalized["estimate"]  # a page opened later shows it
+        assert [j["kind"] for j in course["jobs"]] == ["plan_course", "refine_plan", "finalize"]
+        assert {j["status"] for j in course["jobs"]} == {"completed"}
         assert [m["lesson_status"] for m in course["modules"]] == ["written"] * len(modules)
         assert [m["assessment_status"] for m in course["modules"]] == ["ready"] * len(modules)
         listed = (await client.get("/v1/courses", headers=auth)).json()

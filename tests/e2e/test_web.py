@@ -139,6 +139,9 @@ async def test_a_guest_plans_watches_and_takes_a_course(cluster: Cluster, browse
         await expect(page.get_by_test_id(f"lesson-link-{order}")).to_have_count(1)
     await expect(page.get_by_test_id("recommendation")).to_be_visible()
     await shot(page, "04-course-ready")
+    await page.reload()  # coming back later: the course reads back as it was
+    await expect(page.get_by_test_id("estimate")).to_contain_text("24")  # 8 x 3 calls
+    await expect(page.get_by_test_id("lesson-link-8")).to_be_visible()
 
     # a lesson: rendered markdown, highlighted code, the mermaid diagram drawn as SVG
     await page.get_by_test_id("lesson-link-1").click()

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from services.gateway import export
 from services.gateway.auth import CurrentPrincipal, Principal
 from services.gateway.commands import Accepted, ask, envelope, submit
-from services.gateway.store import jobs
+from services.gateway.store import events, jobs
 from shared.contracts.base import new_id
 from shared.contracts.planner import (
     FinalizeCourse,
@@ -142,6 +142,17 @@ async def get_course(course_id: CourseId, request: Request, who: CurrentPrincipa
             }
             for r in rows
         ]
+        # the estimate made at finalisation, from the event log (by the course's jobs)
+        finalized = await session.scalar(
+            select(events.c.body)
+            .where(
+                events.c.job_id.in_([j["job_id"] for j in course["jobs"]]),
+                events.c.event == "course.plan_finalized",
+            )
+            .order_by(events.c.created_at.desc())
+            .limit(1)
+        )
+        course["estimate"] = finalized["payload"]["estimate"] if finalized else None
     return course
 
 

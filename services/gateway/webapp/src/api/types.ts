@@ -106,6 +106,8 @@ export interface Course {
   modules: CourseModule[];
   progress: CourseProgress | null;
   jobs: CourseJob[];
+  /** What generating the course was estimated to take (from its finalisation). */
+  estimate?: Estimate | null;
 }
 
 export interface LessonVersionInfo {

@@ -469,7 +469,9 @@ function GenerationView({ courseId, course, stream, status, error, onRetry }: Ge
   return (
     <div className="generation">
       <ErrorBox error={error} onRetry={onRetry} />
-      {stream.finalized?.estimate && <EstimateBox estimate={stream.finalized.estimate} />}
+      {(stream.finalized?.estimate ?? course?.estimate) && (
+        <EstimateBox estimate={(stream.finalized?.estimate ?? course?.estimate)!} />
+      )}
       <section className="panel" aria-labelledby="progress-title">
         <h2 id="progress-title">{status === "ready" ? "Your course is ready" : "Writing your course"}</h2>
         <ProgressBar done={progress.done} total={progress.total} />
