@@ -270,3 +270,34 @@ async def test_an_account_codes_an_exercise_and_an_admin_reads_analytics(
     assert await page.locator("[data-testid=chart-calls] svg rect").count() >= 1
     await shot(page, "10-prompt-admin")
     assert not problems, problems
+
+
+async def test_a_dropped_plan_stream_resumes_without_repeating_and_a_lesson_is_revised(
+    cluster: Cluster, browser: Browser
+) -> None:
+    page, problems = await open_page(browser)
+    await page.goto(cluster.gateway + "/")
+    await page.get_by_test_id("guest").click()
+    await page.get_by_test_id("new-course").click()
+    await page.get_by_test_id("topic").fill("Statistics with Python")
+    await page.get_by_test_id("duration").fill("4")
+    await page.get_by_test_id("create-course").click()
+    plan = page.get_by_test_id("plan")
+    while not (await plan.count() and (await plan.inner_text()).strip()):
+        await page.wait_for_timeout(10)  # the first words are in
+    await page.reload()  # the connection drops mid-plan
+    await expect(plan).to_contain_text("Capstone")
+    await expect(plan.locator("h2", has_text="Modules")).to_have_count(1)  # nothing repeated
+    title = (await plan.locator("h1").first.inner_text()).strip()
+    assert (await plan.inner_text()).count(title) == 1
+
+    await page.get_by_test_id("finalize").click()
+    await expect(page.get_by_test_id("course-status")).to_have_text("ready", timeout=60_000)
+    await page.get_by_test_id("lesson-link-1").click()
+    await page.get_by_test_id("revision-feedback").fill("Explain it with a kitchen analogy.")
+    await page.get_by_test_id("request-revision").click()
+    await expect(page.get_by_test_id("revision-status")).to_be_visible()
+    await expect(page.get_by_test_id("lesson")).to_contain_text("kitchen analogy")
+    await expect(page.get_by_test_id("version-picker")).to_contain_text("2")
+    await shot(page, "11-lesson-revised")
+    assert not problems, problems
