@@ -86,6 +86,14 @@ async def _optional_principal(request: Request) -> Principal | None:
     return verify_token(request.app.state.settings.jwt_secret, header[7:].strip())
 
 
+def _account_token(request: Request, row: Any) -> TokenOut:
+    """The token of the account in ``row`` (user_id, tenant_id, role)."""
+    principal = Principal(
+        user_id=row.user_id, tenant_id=row.tenant_id, role=row.role, is_guest=False
+    )
+    return _token(request, principal)
+
+
 def _token(request: Request, principal: Principal) -> TokenOut:
     token = issue_token(request.app.state.settings.jwt_secret, principal)
     return TokenOut(access_token=token, user_id=principal.user_id, is_guest=principal.is_guest)
@@ -135,10 +143,7 @@ async def register(
         raise HTTPException(
             status.HTTP_409_CONFLICT, detail="an account with this email exists: log in instead"
         ) from exc
-    principal = Principal(
-        user_id=row.user_id, tenant_id=row.tenant_id, role=row.role, is_guest=False
-    )
-    return _token(request, principal)
+    return _account_token(request, row)
 
 
 @router.post("/login", response_model=TokenOut)
@@ -154,10 +159,7 @@ async def login(body: Credentials, request: Request) -> TokenOut:
         ok = False
     if not ok:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="wrong email or password")
-    principal = Principal(
-        user_id=row.user_id, tenant_id=row.tenant_id, role=row.role, is_guest=False
-    )
-    return _token(request, principal)
+    return _account_token(request, row)
 
 
 @router.get("/me", response_model=Me)
