@@ -8,6 +8,7 @@ rendered diagram and takes a quiz. Screenshots of the main screens are saved to
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import time
 from collections.abc import AsyncIterator
@@ -139,6 +140,11 @@ async def test_a_guest_plans_watches_and_takes_a_course(cluster: Cluster, browse
         await expect(page.get_by_test_id(f"lesson-link-{order}")).to_have_count(1)
     await expect(page.get_by_test_id("recommendation")).to_be_visible()
     await shot(page, "04-course-ready")
+    async with page.expect_download() as download_info:
+        await page.get_by_test_id("export-markdown").click()
+    download = await download_info.value
+    exported = await asyncio.to_thread(Path(await download.path()).read_text)
+    assert exported.startswith("# ") and "Foundations of Python for data analysis" in exported
     await page.reload()  # coming back later: the course reads back as it was
     await expect(page.get_by_test_id("estimate")).to_contain_text("24")  # 8 x 3 calls
     await expect(page.get_by_test_id("lesson-link-8")).to_be_visible()

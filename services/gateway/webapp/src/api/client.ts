@@ -118,6 +118,11 @@ export function describeError(status: number, body: unknown): ApiError {
   return new ApiError(status, statusMessage(status));
 }
 
+/** Problems found before sending, as the kind of error the server gives for them (422). */
+export function invalidFields(problems: FieldError[]): ApiError {
+  return new ApiError(422, problems.map((p) => `${p.field}: ${p.message}`).join("\n"), problems);
+}
+
 /** Any thrown value as an ApiError (so components can show one kind of error). */
 export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;

@@ -1,50 +1,46 @@
 import { useState } from "react";
-import { toApiError, type ApiError } from "../api/client";
 import { courses } from "../api/endpoints";
 import { saveResponse } from "../lib/download";
+import { useAction } from "../lib/useAction";
 import { ErrorBox } from "./ErrorBox";
+
+type Format = "markdown" | "html";
+
+const FORMATS: [Format, string][] = [
+  ["markdown", "Markdown"],
+  ["html", "HTML"],
+];
 
 /** Download the course as Markdown or as one HTML file (authenticated fetch → Blob). */
 export function ExportButtons({ courseId }: { courseId: string }) {
-  const [busy, setBusy] = useState<string | null>(null);
-  const [error, setError] = useState<ApiError | null>(null);
+  const { busy, error, run } = useAction();
+  const [format, setFormat] = useState<Format | null>(null);
   const [saved, setSaved] = useState<string | null>(null);
 
-  async function download(format: "markdown" | "html") {
-    setBusy(format);
-    setError(null);
+  async function download(wanted: Format) {
+    setFormat(wanted);
     setSaved(null);
-    try {
-      const response = await courses.exportFile(courseId, format);
-      setSaved(await saveResponse(response, `course.${format === "html" ? "html" : "md"}`));
-    } catch (err) {
-      setError(toApiError(err));
-    } finally {
-      setBusy(null);
-    }
+    await run(async () => {
+      const response = await courses.exportFile(courseId, wanted);
+      setSaved(await saveResponse(response, `course.${wanted === "html" ? "html" : "md"}`));
+    });
   }
 
   return (
     <div className="export">
       <span className="export-label">Download the course:</span>
-      <button
-        type="button"
-        className="button secondary small"
-        onClick={() => download("markdown")}
-        disabled={busy !== null}
-        data-testid="export-markdown"
-      >
-        {busy === "markdown" ? "Preparing…" : "Markdown"}
-      </button>
-      <button
-        type="button"
-        className="button secondary small"
-        onClick={() => download("html")}
-        disabled={busy !== null}
-        data-testid="export-html"
-      >
-        {busy === "html" ? "Preparing…" : "HTML"}
-      </button>
+      {FORMATS.map(([f, label]) => (
+        <button
+          key={f}
+          type="button"
+          className="button secondary small"
+          onClick={() => download(f)}
+          disabled={busy}
+          data-testid={`export-${f}`}
+        >
+          {busy && format === f ? "Preparing…" : label}
+        </button>
+      ))}
       {saved && (
         <span className="small muted" role="status">
           Saved {saved}

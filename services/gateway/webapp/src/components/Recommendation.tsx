@@ -2,6 +2,7 @@ import { Link } from "react-router-dom";
 import { courses } from "../api/endpoints";
 import type { Recommendation } from "../api/types";
 import { useApi } from "../lib/useApi";
+import { DataTable } from "./DataTable";
 import { ErrorBox } from "./ErrorBox";
 import { Loading } from "./Loading";
 
@@ -52,26 +53,17 @@ export function RecommendationBox({ courseId }: { courseId: string }) {
               {data.evidence?.length > 0 && (
                 <details className="evidence">
                   <summary>How you are doing</summary>
-                  <table className="table compact">
-                    <thead>
-                      <tr>
-                        <th scope="col">Lesson</th>
-                        <th scope="col">Quiz</th>
-                        <th scope="col">Exercises passed</th>
+                  <DataTable columns={["Lesson", "Quiz", "Exercises passed"]} className="table compact" wrap={false}>
+                    {data.evidence.map((e) => (
+                      <tr key={e.order}>
+                        <td>{e.order}</td>
+                        <td>{e.quiz_percent === null ? "not taken" : `${e.quiz_percent}%`}</td>
+                        <td>
+                          {e.exercises_passed} / {e.exercises}
+                        </td>
                       </tr>
-                    </thead>
-                    <tbody>
-                      {data.evidence.map((e) => (
-                        <tr key={e.order}>
-                          <td>{e.order}</td>
-                          <td>{e.quiz_percent === null ? "not taken" : `${e.quiz_percent}%`}</td>
-                          <td>
-                            {e.exercises_passed} / {e.exercises}
-                          </td>
-                        </tr>
-                      ))}
-                    </tbody>
-                  </table>
+                    ))}
+                  </DataTable>
                 </details>
               )}
             </>

@@ -1,11 +1,17 @@
 import { useState, type FormEvent } from "react";
 import { useLocation, useNavigate } from "react-router-dom";
-import { ApiError, toApiError } from "../api/client";
+import { invalidFields, type FieldError } from "../api/client";
 import { auth } from "../api/endpoints";
 import { useAuth } from "../auth/AuthContext";
 import { ErrorBox } from "../components/ErrorBox";
+import { useAction } from "../lib/useAction";
 
 type Mode = "login" | "register";
+
+const MODES: [Mode, string][] = [
+  ["login", "Log in"],
+  ["register", "Register"],
+];
 
 export function useAfterSignIn() {
   const navigate = useNavigate();
@@ -19,67 +25,51 @@ export function AuthForms({ initial = "login" }: { initial?: Mode }) {
   const [mode, setMode] = useState<Mode>(initial);
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<ApiError | null>(null);
+  const { busy, error, setError, run } = useAction();
   const { signIn } = useAuth();
   const done = useAfterSignIn();
 
   async function submit(event: FormEvent) {
     event.preventDefault();
-    const problems = [];
+    const problems: FieldError[] = [];
     if (!email.trim()) problems.push({ field: "email", message: "enter your email address" });
     if (!password) problems.push({ field: "password", message: "enter your password" });
     else if (mode === "register" && password.length < 8) {
       problems.push({ field: "password", message: "use at least 8 characters" });
     }
     if (problems.length) {
-      setError(new ApiError(422, problems.map((p) => `${p.field}: ${p.message}`).join("\n"), problems));
+      setError(invalidFields(problems));
       return;
     }
-    setBusy(true);
-    setError(null);
-    try {
+    await run(async () => {
       const out =
         mode === "login"
           ? await auth.login(email.trim(), password)
           : await auth.register(email.trim(), password);
       await signIn(out);
       done();
-    } catch (err) {
-      setError(toApiError(err));
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   const title = mode === "login" ? "Log in" : "Create an account";
   return (
     <section className="panel auth-panel" aria-labelledby="auth-title">
       <div className="tabs" role="group" aria-label="Account">
-        <button
-          type="button"
-          className={mode === "login" ? "tab active" : "tab"}
-          aria-pressed={mode === "login"}
-          onClick={() => {
-            setMode("login");
-            setError(null);
-          }}
-          data-testid="show-login"
-        >
-          Log in
-        </button>
-        <button
-          type="button"
-          className={mode === "register" ? "tab active" : "tab"}
-          aria-pressed={mode === "register"}
-          onClick={() => {
-            setMode("register");
-            setError(null);
-          }}
-          data-testid="show-register"
-        >
-          Register
-        </button>
+        {MODES.map(([m, label]) => (
+          <button
+            key={m}
+            type="button"
+            className={mode === m ? "tab active" : "tab"}
+            aria-pressed={mode === m}
+            onClick={() => {
+              setMode(m);
+              setError(null);
+            }}
+            data-testid={`show-${m}`}
+          >
+            {label}
+          </button>
+        ))}
       </div>
       <h2 id="auth-title">{title}</h2>
       <form onSubmit={submit} noValidate data-testid={`${mode}-form`} className="form">

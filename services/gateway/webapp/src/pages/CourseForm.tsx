@@ -1,5 +1,4 @@
-import { useState, type FormEvent } from "react";
-import { ApiError, toApiError } from "../api/client";
+import { useState, type ChangeEvent, type FormEvent } from "react";
 import { courses } from "../api/endpoints";
 import type {
   Accepted,
@@ -10,6 +9,7 @@ import type {
   Style,
 } from "../api/types";
 import { ErrorBox } from "../components/ErrorBox";
+import { useAction } from "../lib/useAction";
 
 const LANGUAGE = /^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$/;
 
@@ -75,11 +75,45 @@ interface Props {
   onCreated: (created: Accepted & { course_id: string }) => void;
 }
 
+type TextKey = "topic" | "duration" | "expectations" | "language";
+type ChoiceKey = "level" | "style" | "pace" | "goal_context";
+
+const LEVELS: [Level, string][] = [
+  ["beginner", "Beginner"],
+  ["intermediate", "Intermediate"],
+  ["advanced", "Advanced"],
+];
+const STYLES: [Style, string][] = [
+  ["theory", "Theory"],
+  ["practice", "Practice"],
+  ["mixed", "Mixed"],
+];
+const PACES: [Pace, string][] = [
+  ["intensive", "Intensive"],
+  ["moderate", "Moderate"],
+  ["relaxed", "Relaxed"],
+];
+const GOALS: [GoalContext, string][] = [
+  ["personal", "Personal interest"],
+  ["academic", "Studies"],
+  ["corporate", "Work"],
+];
+const LANGUAGES: [string, string][] = [
+  ["en", "English"],
+  ["de", "Deutsch"],
+  ["es", "Español"],
+  ["fr", "Français"],
+  ["it", "Italiano"],
+  ["pt-BR", "Português (Brasil)"],
+  ["ru", "Русский"],
+  ["zh", "中文"],
+  ["ja", "日本語"],
+];
+
 export function CourseForm({ onCreated }: Props) {
   const [values, setValues] = useState<Values>(INITIAL);
   const [problems, setProblems] = useState<Problems>({});
-  const [error, setError] = useState<ApiError | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, run } = useAction();
 
   const set = <K extends keyof Values>(key: K, value: Values[K]) => {
     setValues((v) => ({ ...v, [key]: value }));
@@ -95,14 +129,8 @@ export function CourseForm({ onCreated }: Props) {
       event.currentTarget.querySelector<HTMLElement>(`[name="${firstBad}"]`)?.focus();
       return;
     }
-    setBusy(true);
-    setError(null);
-    try {
-      onCreated(await courses.create(toBody(values)));
-    } catch (err) {
-      setError(toApiError(err));
-      setBusy(false);
-    }
+    // on success the page moves on: the button stays disabled
+    await run(async () => onCreated(await courses.create(toBody(values))), { keepBusy: true });
   }
 
   const describe = (key: keyof Values) => (problems[key] ? `${key}-error` : undefined);
@@ -112,137 +140,69 @@ export function CourseForm({ onCreated }: Props) {
         {problems[key]}
       </small>
     ) : null;
+  /** The props a checked text field shares: its value, name, test id and error wiring. */
+  const textField = (key: TextKey) => ({
+    name: key,
+    value: values[key],
+    onChange: (e: ChangeEvent<HTMLInputElement | HTMLTextAreaElement>) => set(key, e.target.value),
+    "aria-invalid": problems[key] ? true : undefined,
+    "aria-describedby": describe(key),
+    "data-testid": key,
+  });
+  const choiceField = <K extends ChoiceKey>(key: K, label: string, options: [Values[K], string][], testId: string = key) => (
+    <SelectField
+      label={label}
+      name={key}
+      value={values[key]}
+      options={options}
+      onChange={(value) => set(key, value)}
+      testId={testId}
+    />
+  );
 
   return (
     <form className="form panel" onSubmit={submit} noValidate data-testid="course-form">
       <label className="field">
         <span>What do you want to learn?</span>
-        <input
-          name="topic"
-          value={values.topic}
-          onChange={(e) => set("topic", e.target.value)}
-          placeholder="e.g. Python asyncio"
-          maxLength={200}
-          aria-invalid={problems.topic ? true : undefined}
-          aria-describedby={describe("topic")}
-          data-testid="topic"
-          autoFocus
-        />
+        <input {...textField("topic")} placeholder="e.g. Python asyncio" maxLength={200} autoFocus />
         {problem("topic")}
       </label>
 
       <div className="grid-2">
-        <label className="field">
-          <span>Your level</span>
-          <select
-            name="level"
-            value={values.level}
-            onChange={(e) => set("level", e.target.value as Level)}
-            data-testid="level"
-          >
-            <option value="beginner">Beginner</option>
-            <option value="intermediate">Intermediate</option>
-            <option value="advanced">Advanced</option>
-          </select>
-        </label>
+        {choiceField("level", "Your level", LEVELS)}
         <label className="field">
           <span>Study time (hours)</span>
-          <input
-            name="duration"
-            type="number"
-            inputMode="decimal"
-            min="0.5"
-            max="500"
-            step="0.5"
-            value={values.duration}
-            onChange={(e) => set("duration", e.target.value)}
-            aria-invalid={problems.duration ? true : undefined}
-            aria-describedby={describe("duration")}
-            data-testid="duration"
-          />
+          <input {...textField("duration")} type="number" inputMode="decimal" min="0.5" max="500" step="0.5" />
           {problem("duration")}
         </label>
       </div>
 
       <label className="field">
         <span>What do you hope to get out of it? (optional)</span>
-        <textarea
-          name="expectations"
-          rows={3}
-          value={values.expectations}
-          onChange={(e) => set("expectations", e.target.value)}
-          placeholder="e.g. Write a concurrent web scraper"
-          aria-invalid={problems.expectations ? true : undefined}
-          aria-describedby={describe("expectations")}
-          data-testid="expectations"
-        />
+        <textarea {...textField("expectations")} rows={3} placeholder="e.g. Write a concurrent web scraper" />
         {problem("expectations")}
       </label>
 
       <div className="grid-3">
-        <label className="field">
-          <span>Style</span>
-          <select
-            name="style"
-            value={values.style}
-            onChange={(e) => set("style", e.target.value as Style)}
-            data-testid="style"
-          >
-            <option value="theory">Theory</option>
-            <option value="practice">Practice</option>
-            <option value="mixed">Mixed</option>
-          </select>
-        </label>
-        <label className="field">
-          <span>Pace</span>
-          <select
-            name="pace"
-            value={values.pace}
-            onChange={(e) => set("pace", e.target.value as Pace)}
-            data-testid="pace"
-          >
-            <option value="intensive">Intensive</option>
-            <option value="moderate">Moderate</option>
-            <option value="relaxed">Relaxed</option>
-          </select>
-        </label>
-        <label className="field">
-          <span>Why you are learning</span>
-          <select
-            name="goal_context"
-            value={values.goal_context}
-            onChange={(e) => set("goal_context", e.target.value as GoalContext)}
-            data-testid="goal-context"
-          >
-            <option value="personal">Personal interest</option>
-            <option value="academic">Studies</option>
-            <option value="corporate">Work</option>
-          </select>
-        </label>
+        {choiceField("style", "Style", STYLES)}
+        {choiceField("pace", "Pace", PACES)}
+        {choiceField("goal_context", "Why you are learning", GOALS, "goal-context")}
       </div>
 
       <label className="field narrow-field">
         <span>Course language</span>
         <input
-          name="language"
-          value={values.language}
-          onChange={(e) => set("language", e.target.value)}
+          {...textField("language")}
           list="languages"
           autoComplete="off"
-          aria-invalid={problems.language ? true : undefined}
           aria-describedby={describe("language") ?? "language-hint"}
-          data-testid="language"
         />
         <datalist id="languages">
-          <option value="en">English</option>
-          <option value="de">Deutsch</option>
-          <option value="es">Español</option>
-          <option value="fr">Français</option>
-          <option value="it">Italiano</option>
-          <option value="pt-BR">Português (Brasil)</option>
-          <option value="ru">Русский</option>
-          <option value="zh">中文</option>
-          <option value="ja">日本語</option>
+          {LANGUAGES.map(([code, name]) => (
+            <option key={code} value={code}>
+              {name}
+            </option>
+          ))}
         </datalist>
         {problem("language") ?? (
           <small id="language-hint" className="hint">
@@ -258,5 +218,34 @@ export function CourseForm({ onCreated }: Props) {
         </button>
       </div>
     </form>
+  );
+}
+
+function SelectField<T extends string>({
+  label,
+  name,
+  value,
+  options,
+  onChange,
+  testId,
+}: {
+  label: string;
+  name: string;
+  value: T;
+  options: [T, string][];
+  onChange: (value: T) => void;
+  testId: string;
+}) {
+  return (
+    <label className="field">
+      <span>{label}</span>
+      <select name={name} value={value} onChange={(e) => onChange(e.target.value as T)} data-testid={testId}>
+        {options.map(([option, text]) => (
+          <option key={option} value={option}>
+            {text}
+          </option>
+        ))}
+      </select>
+    </label>
   );
 }

@@ -1,16 +1,17 @@
-import { useCallback, useEffect, useReducer, useRef, useState, type FormEvent, type KeyboardEvent } from "react";
-import { Link, useParams, useSearchParams } from "react-router-dom";
-import { toApiError, type ApiError } from "../api/client";
-import { exercises, lessons } from "../api/endpoints";
+import { useEffect, useRef, useState, type FormEvent, type KeyboardEvent } from "react";
+import { useSearchParams } from "react-router-dom";
+import { toApiError } from "../api/client";
+import { exercises } from "../api/endpoints";
 import type { Exercise, SubmissionResult } from "../api/types";
 import { ErrorBox } from "../components/ErrorBox";
-import { Loading } from "../components/Loading";
-import { StreamNotice } from "../components/StreamNotice";
-import { useApi } from "../lib/useApi";
+import { useAction } from "../lib/useAction";
 import { useTitle } from "../lib/useTitle";
 import { Markdown } from "../markdown/Markdown";
-import { finalEventsFor, initialStreamState, streamReducer } from "../stream/reducer";
-import { useJobStream, type JobRef, type StreamedEvent } from "../stream/useJobStream";
+import { AssessmentHead, useLessonAssessment } from "./LessonAssessment";
+import { NewExercise } from "./NewExercise";
+import { RunResult } from "./RunResult";
+
+export { describeRun } from "./RunResult";
 
 /** Code as a fenced markdown block (the fence outlasts any backticks in the code). */
 export function codeFence(code: string, language = ""): string {
@@ -19,36 +20,13 @@ export function codeFence(code: string, language = ""): string {
   return `${fence}${language}\n${code.replace(/\n$/, "")}\n${fence}`;
 }
 
-const STATUS_WORDS: Record<string, string> = {
-  completed: "Your code ran to the end.",
-  syntax_error: "Your code has a syntax error, so it could not run.",
-  timeout: "Your code took too long and was stopped (time limit).",
-  cpu_limit: "Your code used too much processor time and was stopped.",
-  memory_limit: "Your code used too much memory and was stopped.",
-  blocked: "Your code tried something the sandbox does not allow (such as network or file access).",
-  crashed: "The run crashed before the tests finished.",
-};
-
-export function describeRun(result: SubmissionResult): string {
-  const base = STATUS_WORDS[result.status] ?? `The run ended with status “${result.status}”.`;
-  if (result.status === "completed") {
-    return result.all_passed
-      ? `All ${result.total} tests passed. Well done!`
-      : `${base} ${result.passed} of ${result.total} tests passed.`;
-  }
-  return base;
-}
-
 export function ExercisePage() {
-  const { id = "", n: nParam = "1" } = useParams();
-  const n = Number(nParam);
+  const { id, n, assessment } = useLessonAssessment();
   const [search, setSearch] = useSearchParams();
-  const assessment = useApi((signal) => lessons.assessment(id, n, signal), [id, n]);
   const list = assessment.data?.exercises ?? [];
   const wanted = search.get("exercise");
   const current = list.find((e) => e.exercise_id === wanted) ?? list[list.length - 1] ?? null;
   useTitle(current?.title ?? `Exercise ${n}`);
-  const base = `/courses/${encodeURIComponent(id)}/lessons/${n}`;
 
   const select = (exerciseId: string) => {
     const next = new URLSearchParams(search);
@@ -58,12 +36,7 @@ export function ExercisePage() {
 
   return (
     <section className="exercise-page">
-      <nav className="crumbs" aria-label="Breadcrumb">
-        <Link to={`/courses/${encodeURIComponent(id)}`}>Course</Link> <span aria-hidden="true">›</span>{" "}
-        <Link to={base}>Lesson {n}</Link>
-      </nav>
-      <ErrorBox error={assessment.error} onRetry={assessment.reload} />
-      {assessment.loading && !assessment.data && <Loading label="Loading the exercise…" />}
+      <AssessmentHead courseId={id} n={n} assessment={assessment} loadingLabel="Loading the exercise…" />
       {assessment.data && !current && (
         <div className="panel" data-testid="exercise">
           <h1>Coding exercise</h1>
@@ -114,8 +87,7 @@ function ExerciseView({ exercise }: { exercise: Exercise }) {
   });
   const [hints, setHints] = useState(0);
   const [result, setResult] = useState<SubmissionResult | null>(null);
-  const [error, setError] = useState<ApiError | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, setError, run } = useAction();
   const tabIndents = useRef(true);
   const language = exercise.language || "python";
 
@@ -134,15 +106,7 @@ function ExerciseView({ exercise }: { exercise: Exercise }) {
       setError(toApiError(new Error("Write some code before you submit.")));
       return;
     }
-    setBusy(true);
-    setError(null);
-    try {
-      setResult(await exercises.submit(exercise.exercise_id, code));
-    } catch (err) {
-      setError(toApiError(err));
-    } finally {
-      setBusy(false);
-    }
+    await run(async () => setResult(await exercises.submit(exercise.exercise_id, code)));
   }
 
   function onKeyDown(event: KeyboardEvent<HTMLTextAreaElement>) {
@@ -270,133 +234,5 @@ function ExerciseView({ exercise }: { exercise: Exercise }) {
         </section>
       )}
     </article>
-  );
-}
-
-function RunResult({ result }: { result: SubmissionResult }) {
-  const ref = useRef<HTMLElement>(null);
-  useEffect(() => ref.current?.focus(), [result]);
-  return (
-    <section
-      ref={ref}
-      tabIndex={-1}
-      className={`panel run-result ${result.all_passed ? "passed" : "failed"}`}
-      data-testid="test-results"
-      aria-live="polite"
-    >
-      <h2>
-        {result.passed} / {result.total} tests passed
-      </h2>
-      <p data-testid="sandbox-status" data-status={result.status}>
-        {describeRun(result)}
-      </p>
-      {result.reason && result.status !== "completed" && <p className="reason">{result.reason}</p>}
-      {result.tests.length > 0 && (
-        <table className="table">
-          <thead>
-            <tr>
-              <th scope="col">Test</th>
-              <th scope="col">Result</th>
-              <th scope="col">Details</th>
-            </tr>
-          </thead>
-          <tbody>
-            {result.tests.map((t, i) => (
-              <tr key={`${t.suite}-${t.name}-${i}`} className={`test-${t.status}`} data-testid="test-row">
-                <td>
-                  <code>{t.name}</code> {t.suite === "hidden" && <span className="muted small">(hidden)</span>}
-                </td>
-                <td>
-                  <span className={`badge test-${t.status}`}>{t.status}</span>
-                </td>
-                <td className="test-message">{t.message}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
-      {result.output && (
-        <details>
-          <summary>Output</summary>
-          <pre className="output">{result.output}</pre>
-        </details>
-      )}
-    </section>
-  );
-}
-
-function NewExercise({ courseId, n, onReady }: { courseId: string; n: number; onReady: (exerciseId: string) => void }) {
-  const [job, setJob] = useState<JobRef | null>(null);
-  const [stream, dispatch] = useReducer(streamReducer, initialStreamState);
-  const [busy, setBusy] = useState<"easier" | "harder" | null>(null);
-  const [error, setError] = useState<ApiError | null>(null);
-  const onReadyRef = useRef(onReady);
-  onReadyRef.current = onReady;
-
-  const onEvent = useCallback((ev: StreamedEvent) => {
-    dispatch({ type: "event", ...ev });
-    if (ev.event === "exercise.ready") {
-      const payload = ev.data.payload as { exercise?: { exercise_id?: string } };
-      if (payload.exercise?.exercise_id) onReadyRef.current(payload.exercise.exercise_id);
-    }
-  }, []);
-  const { status, reconnect } = useJobStream(job, onEvent);
-  const running = job !== null && !stream.finished[job.jobId];
-  const failed = stream.failed && job && stream.failed.jobId === job.jobId ? stream.failed : null;
-
-  async function ask(difficulty: "easier" | "harder") {
-    setBusy(difficulty);
-    setError(null);
-    try {
-      const accepted = await lessons.newExercise(courseId, n, difficulty);
-      dispatch({ type: "reset" });
-      setJob({ jobId: accepted.job_id, eventsUrl: accepted.events_url, finalEvents: finalEventsFor("generate_exercise") });
-    } catch (err) {
-      setError(toApiError(err));
-    } finally {
-      setBusy(null);
-    }
-  }
-
-  return (
-    <section className="panel new-exercise" aria-labelledby="new-exercise-title">
-      <h2 id="new-exercise-title">Another exercise</h2>
-      <p className="small muted">Too hard, or too easy? Get a new exercise for this lesson.</p>
-      <div className="actions">
-        <button type="button" className="button secondary" onClick={() => void ask("easier")} disabled={busy !== null || running} data-testid="easier-exercise">
-          Try an easier one
-        </button>
-        <button type="button" className="button secondary" onClick={() => void ask("harder")} disabled={busy !== null || running} data-testid="harder-exercise">
-          Try a harder one
-        </button>
-      </div>
-      <ErrorBox error={error} />
-      <StreamNotice status={status} onReconnect={reconnect} />
-      {running && (
-        <p className="live" role="status" data-testid="exercise-job">
-          <span className="pulse" aria-hidden="true" /> Writing and checking a new exercise… this can take a minute.
-        </p>
-      )}
-      {stream.exercise && !running && (
-        <p className="success" role="status" data-testid="exercise-job">
-          New exercise ready: {stream.exercise.exercise.title}.
-        </p>
-      )}
-      {failed && (
-        <div className="error-box" role="alert" data-testid="job-failed">
-          <p>No new exercise this time: {failed.reason}</p>
-          {failed.retryable && (
-            <p>
-              <button type="button" className="button secondary small" onClick={() => void ask("easier")}>
-                Try again (easier)
-              </button>{" "}
-              <button type="button" className="button secondary small" onClick={() => void ask("harder")}>
-                Try again (harder)
-              </button>
-            </p>
-          )}
-        </div>
-      )}
-    </section>
   );
 }

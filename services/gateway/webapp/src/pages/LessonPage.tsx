@@ -1,16 +1,16 @@
-import { useCallback, useReducer, useRef, useState, type FormEvent } from "react";
+import { useState, type FormEvent } from "react";
 import { Link, useParams, useSearchParams } from "react-router-dom";
-import { toApiError, type ApiError } from "../api/client";
+import { toApiError } from "../api/client";
 import { courses, lessons } from "../api/endpoints";
 import { ErrorBox } from "../components/ErrorBox";
 import { Loading } from "../components/Loading";
 import { StreamNotice } from "../components/StreamNotice";
 import { formatDate } from "../lib/format";
+import { useAction } from "../lib/useAction";
 import { useApi } from "../lib/useApi";
 import { useTitle } from "../lib/useTitle";
 import { Markdown } from "../markdown/Markdown";
-import { finalEventsFor, initialStreamState, streamReducer } from "../stream/reducer";
-import { useJobStream, type JobRef, type StreamedEvent } from "../stream/useJobStream";
+import { useJob } from "../stream/useJob";
 
 /** The lesson without a leading "# Title" that repeats the page heading. */
 export function withoutTitle(markdown: string, title: string): string {
@@ -133,8 +133,7 @@ export function LessonPage() {
 function RatingForm({ lessonId }: { lessonId: string }) {
   const [rating, setRating] = useState<number | null>(null);
   const [comment, setComment] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<ApiError | null>(null);
+  const { busy, error, setError, run } = useAction();
   const [sent, setSent] = useState(false);
 
   async function submit(event?: FormEvent) {
@@ -143,16 +142,10 @@ function RatingForm({ lessonId }: { lessonId: string }) {
       setError(toApiError(new Error("Choose a rating from 1 to 5 first.")));
       return;
     }
-    setBusy(true);
-    setError(null);
-    try {
+    await run(async () => {
       await lessons.feedback(lessonId, rating, comment.trim());
       setSent(true);
-    } catch (err) {
-      setError(toApiError(err));
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   if (sent) {
@@ -207,26 +200,16 @@ function RatingForm({ lessonId }: { lessonId: string }) {
 
 function RevisionForm({ courseId, n, onRevised }: { courseId: string; n: number; onRevised: () => void }) {
   const [feedback, setFeedback] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<ApiError | null>(null);
-  const [job, setJob] = useState<JobRef | null>(null);
-  const [stream, dispatch] = useReducer(streamReducer, initialStreamState);
+  const { busy, error, setError, run } = useAction();
   const [revisedVersion, setRevisedVersion] = useState<number | null>(null);
-  const onRevisedRef = useRef(onRevised);
-  onRevisedRef.current = onRevised;
-
-  const onEvent = useCallback((ev: StreamedEvent) => {
-    dispatch({ type: "event", ...ev });
+  const { stream, status, reconnect, running, failed, start } = useJob((ev) => {
     if (ev.event === "lesson.revised") {
       const payload = ev.data.payload as { version?: number };
       setRevisedVersion(payload.version ?? null);
-      onRevisedRef.current();
+      onRevised();
     }
-  }, []);
-  const { status, reconnect } = useJobStream(job, onEvent);
+  });
 
-  const running = job !== null && !stream.finished[job.jobId];
-  const failed = stream.failed && job && stream.failed.jobId === job.jobId ? stream.failed : null;
   const text = stream.steps[`revise:${n}`]?.text ?? null;
 
   async function submit(event?: FormEvent) {
@@ -236,19 +219,11 @@ function RevisionForm({ courseId, n, onRevised }: { courseId: string; n: number;
       setError(toApiError(new Error("Say what should change in the lesson.")));
       return;
     }
-    setBusy(true);
-    setError(null);
     setRevisedVersion(null);
-    try {
-      const accepted = await lessons.revise(courseId, n, wanted);
-      dispatch({ type: "reset" });
-      setJob({ jobId: accepted.job_id, eventsUrl: accepted.events_url, finalEvents: finalEventsFor("revise_lesson") });
+    await run(async () => {
+      start(await lessons.revise(courseId, n, wanted), "revise_lesson");
       setFeedback("");
-    } catch (err) {
-      setError(toApiError(err));
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   return (

@@ -1,27 +1,19 @@
 import { useEffect, useRef, useState, type FormEvent } from "react";
-import { Link, useParams } from "react-router-dom";
-import { toApiError, type ApiError } from "../api/client";
-import { lessons, quizzes } from "../api/endpoints";
+import { Link } from "react-router-dom";
+import { toApiError } from "../api/client";
+import { quizzes } from "../api/endpoints";
 import type { AttemptResult, Quiz, QuizAnswer, QuestionResult } from "../api/types";
 import { ErrorBox } from "../components/ErrorBox";
-import { Loading } from "../components/Loading";
-import { useApi } from "../lib/useApi";
+import { useAction } from "../lib/useAction";
 import { useTitle } from "../lib/useTitle";
+import { AssessmentHead, useLessonAssessment } from "./LessonAssessment";
 
 export function QuizPage() {
-  const { id = "", n: nParam = "1" } = useParams();
-  const n = Number(nParam);
-  const assessment = useApi((signal) => lessons.assessment(id, n, signal), [id, n]);
+  const { id, n, base, assessment } = useLessonAssessment();
   useTitle(assessment.data?.quiz.title ?? `Quiz ${n}`);
-  const base = `/courses/${encodeURIComponent(id)}/lessons/${n}`;
   return (
     <section className="quiz-page">
-      <nav className="crumbs" aria-label="Breadcrumb">
-        <Link to={`/courses/${encodeURIComponent(id)}`}>Course</Link> <span aria-hidden="true">›</span>{" "}
-        <Link to={base}>Lesson {n}</Link>
-      </nav>
-      <ErrorBox error={assessment.error} onRetry={assessment.reload} />
-      {assessment.loading && !assessment.data && <Loading label="Loading the quiz…" />}
+      <AssessmentHead courseId={id} n={n} assessment={assessment} loadingLabel="Loading the quiz…" />
       {assessment.data && <QuizForm quiz={assessment.data.quiz} lessonLink={base} />}
     </section>
   );
@@ -46,8 +38,7 @@ export function buildAnswers(quiz: Quiz, answers: Answers): QuizAnswer[] {
 export function QuizForm({ quiz, lessonLink }: { quiz: Quiz; lessonLink?: string }) {
   const [answers, setAnswers] = useState<Answers>({});
   const [result, setResult] = useState<AttemptResult | null>(null);
-  const [error, setError] = useState<ApiError | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, setError, run } = useAction();
   const resultRef = useRef<HTMLElement>(null);
 
   useEffect(() => {
@@ -63,15 +54,7 @@ export function QuizForm({ quiz, lessonLink }: { quiz: Quiz; lessonLink?: string
       setError(toApiError(new Error("Answer at least one question before you submit.")));
       return;
     }
-    setBusy(true);
-    setError(null);
-    try {
-      setResult(await quizzes.attempt(quiz.quiz_id, payload));
-    } catch (err) {
-      setError(toApiError(err));
-    } finally {
-      setBusy(false);
-    }
+    await run(async () => setResult(await quizzes.attempt(quiz.quiz_id, payload)));
   }
 
   const unanswered = quiz.questions.length - buildAnswers(quiz, answers).length;

@@ -1,33 +1,25 @@
-import { useState } from "react";
 import { Navigate, useLocation } from "react-router-dom";
-import { toApiError, type ApiError } from "../api/client";
 import { auth } from "../api/endpoints";
 import { useAuth } from "../auth/AuthContext";
 import { ErrorBox } from "../components/ErrorBox";
+import { useAction } from "../lib/useAction";
 import { useTitle } from "../lib/useTitle";
 import { AuthForms, useAfterSignIn } from "./AuthForms";
 
 export function StartPage() {
   useTitle(null);
   const { token, signIn, notice } = useAuth();
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<ApiError | null>(null);
+  const { busy, error, run } = useAction();
   const done = useAfterSignIn();
   const from = (useLocation().state as { from?: string } | null)?.from;
 
   if (token) return <Navigate to={from && from !== "/" ? from : "/courses"} replace />;
 
   async function guest() {
-    setBusy(true);
-    setError(null);
-    try {
+    await run(async () => {
       await signIn(await auth.guest());
       done();
-    } catch (err) {
-      setError(toApiError(err));
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   return (

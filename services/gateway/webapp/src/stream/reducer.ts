@@ -141,6 +141,13 @@ function applyChunk(state: StreamState, jobId: string, chunk: ChunkPayload): Str
   return { ...state, steps: { ...state.steps, [chunk.step]: next } };
 }
 
+/** A lesson event's payload without the lesson's text (pages load the lesson itself). */
+function withoutMarkdown<T extends { markdown?: string }>(payload: T): Omit<T, "markdown"> {
+  const { markdown: _dropped, ...lesson } = payload;
+  void _dropped;
+  return lesson;
+}
+
 /** Whether this event (by its id) was already applied for its job. */
 export function isDuplicate(state: StreamState, jobId: string, id: string): boolean {
   const seq = Number(id);
@@ -154,64 +161,54 @@ export function applyEvent(state: StreamState, ev: JobEvent, finalEvents?: reado
   let next: StreamState = Number.isFinite(seq) && ev.id
     ? { ...state, lastId: { ...state.lastId, [ev.jobId]: seq } }
     : state;
-  const payload = (ev.data && typeof ev.data === "object" ? ev.data.payload : undefined) as
-    | Record<string, unknown>
-    | undefined;
+  const payload: unknown = ev.data && typeof ev.data === "object" ? ev.data.payload : undefined;
   if (!payload) return next;
 
   switch (ev.event) {
     case "job.chunk":
-      next = applyChunk(next, ev.jobId, payload as unknown as ChunkPayload);
+      next = applyChunk(next, ev.jobId, payload as ChunkPayload);
       break;
-    case "course.plan_proposed": {
-      const p = payload as unknown as PlanProposedPayload;
+    case "course.plan_proposed":
       next = {
         ...next,
-        plan: p.plan_markdown,
+        plan: (payload as PlanProposedPayload).plan_markdown,
         plansProposed: next.plansProposed + 1,
         steps: without(next.steps, "welcome_plan", "refine_plan"),
       };
       break;
-    }
     case "course.plan_finalized":
-      next = { ...next, finalized: payload as unknown as PlanFinalizedPayload };
+      next = { ...next, finalized: payload as PlanFinalizedPayload };
       break;
     case "lesson.written": {
-      const p = payload as unknown as LessonWrittenPayload;
-      const { markdown: _dropped, ...lesson } = p;
-      void _dropped;
+      const lesson = withoutMarkdown(payload as LessonWrittenPayload);
       next = {
         ...next,
-        lessons: { ...next.lessons, [p.order]: lesson },
-        steps: without(next.steps, `lesson:${p.order}`),
+        lessons: { ...next.lessons, [lesson.order]: lesson },
+        steps: without(next.steps, `lesson:${lesson.order}`),
       };
       break;
     }
     case "assessment.ready": {
-      const p = payload as unknown as AssessmentReadyPayload;
+      const p = payload as AssessmentReadyPayload;
       next = { ...next, assessments: { ...next.assessments, [p.order]: p } };
       break;
     }
-    case "course.progress": {
-      const p = payload as unknown as ProgressPayload;
-      next = { ...next, progress: p };
+    case "course.progress":
+      next = { ...next, progress: payload as ProgressPayload };
       break;
-    }
     case "course.ready":
-      next = { ...next, ready: payload as unknown as CourseReadyPayload };
+      next = { ...next, ready: payload as CourseReadyPayload };
       break;
     case "lesson.revised": {
-      const p = payload as unknown as LessonRevisedPayload;
-      const { markdown: _dropped, ...lesson } = p;
-      void _dropped;
-      next = { ...next, revised: lesson, steps: without(next.steps, `revise:${p.order}`) };
+      const lesson = withoutMarkdown(payload as LessonRevisedPayload);
+      next = { ...next, revised: lesson, steps: without(next.steps, `revise:${lesson.order}`) };
       break;
     }
     case "exercise.ready":
-      next = { ...next, exercise: payload as unknown as ExerciseReadyPayload };
+      next = { ...next, exercise: payload as ExerciseReadyPayload };
       break;
     case "job.failed":
-      next = { ...next, failed: { ...(payload as unknown as JobFailedPayload), jobId: ev.jobId } };
+      next = { ...next, failed: { ...(payload as JobFailedPayload), jobId: ev.jobId } };
       break;
     default:
       break; // llm.call_completed and anything new: only the id counts
@@ -233,6 +230,11 @@ export function streamReducer(state: StreamState, action: StreamAction): StreamS
     default:
       return state;
   }
+}
+
+/** The failure of ``job``, when it is that job that failed. */
+export function failureOf(state: StreamState, job: { jobId: string } | null) {
+  return state.failed && job && state.failed.jobId === job.jobId ? state.failed : null;
 }
 
 /** The text streamed so far for a step, or null. */

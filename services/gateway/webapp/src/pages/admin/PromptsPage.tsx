@@ -1,6 +1,7 @@
 import { useState, type FormEvent } from "react";
 import { Link, useSearchParams } from "react-router-dom";
 import { admin } from "../../api/endpoints";
+import { DataTable } from "../../components/DataTable";
 import { ErrorBox } from "../../components/ErrorBox";
 import { Loading } from "../../components/Loading";
 import { useApi } from "../../lib/useApi";
@@ -46,33 +47,21 @@ export function PromptsPage() {
       {loading && !data && <Loading label="Loading templates…" />}
       {data && data.length === 0 && <p className="muted">No template matches “{search}”.</p>}
       {data && data.length > 0 && (
-        <div className="table-wrap">
-          <table className="table" data-testid="prompt-list">
-            <thead>
-              <tr>
-                <th scope="col">Template</th>
-                <th scope="col">Task</th>
-                <th scope="col">Versions</th>
-                <th scope="col">Labels</th>
-              </tr>
-            </thead>
-            <tbody>
-              {data.map((p) => (
-                <tr key={p.name} data-testid="prompt-item">
-                  <td>
-                    <Link to={`/admin/prompts/${encodeURIComponent(p.name)}`}>{p.name}</Link>
-                    {p.description && <div className="small muted">{p.description}</div>}
-                  </td>
-                  <td>{p.task}</td>
-                  <td>{p.versions}</td>
-                  <td>
-                    <LabelChips labels={p.labels} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable columns={["Template", "Task", "Versions", "Labels"]} data-testid="prompt-list">
+          {data.map((p) => (
+            <tr key={p.name} data-testid="prompt-item">
+              <td>
+                <Link to={`/admin/prompts/${encodeURIComponent(p.name)}`}>{p.name}</Link>
+                {p.description && <div className="small muted">{p.description}</div>}
+              </td>
+              <td>{p.task}</td>
+              <td>{p.versions}</td>
+              <td>
+                <LabelChips labels={p.labels} />
+              </td>
+            </tr>
+          ))}
+        </DataTable>
       )}
     </section>
   );
