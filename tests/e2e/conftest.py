@@ -7,11 +7,22 @@ import asyncpg
 import pytest
 
 from tests.conftest import DATABASE_URL
+from tests.support.otlp import OtlpReceiver
 from tests.support.processes import Cluster, make_cluster
 
 
 @pytest.fixture(scope="session")
-def cluster(infra: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def otlp() -> Iterator[OtlpReceiver]:
+    """Where the cluster's services export their spans (OTLP/HTTP)."""
+    receiver = OtlpReceiver().start()
+    yield receiver
+    receiver.stop()
+
+
+@pytest.fixture(scope="session")
+def cluster(
+    infra: dict[str, str], otlp: OtlpReceiver, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Cluster]:
     """All five services running as real processes on the test vhost and database."""
     log_dir = Path(tmp_path_factory.mktemp("service-logs"))
     # simulated model latency: parallel lessons must take about one lesson's time
@@ -20,6 +31,8 @@ def cluster(infra: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> 
         "LECTERN_RETRY_BASE_DELAY_MS": "100",
         "LECTERN_OFFLINE_LATENCY_MS": "400",
         "LECTERN_ADMIN_EMAILS": '["admin@lectern.test"]',
+        "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint,
+        "OTEL_BSP_SCHEDULE_DELAY": "200",  # export spans within 0.2 s
     }
     cluster = make_cluster(env, log_dir)
     cluster.start()
