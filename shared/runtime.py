@@ -24,6 +24,7 @@ from shared.contracts.base import Message
 from shared.contracts.jobs import JobChunk, JobFailed
 from shared.contracts.prompts import PromptActivated  # a handler's annotation: module level
 from shared.db import make_engine, make_sessionmaker, warm_pool
+from shared.db_tracing import instrument
 from shared.messaging import UnknownMessageError, message_schema
 from shared.outbox import OutboxRelay
 from shared.rpc import RpcServer
@@ -52,6 +53,7 @@ class Runtime:
         setup_logging(service, self.settings.log_level)
         self.broker = make_broker(self.settings)
         self.engine = make_engine(self.settings)
+        instrument(self.engine, service)  # a span per statement, in the request's trace
         self.sessionmaker = make_sessionmaker(self.engine)
         self.metadata = metadata
         self.publishers: dict[str, RabbitPublisher] = {}

@@ -69,6 +69,15 @@ async def test_a_course_from_the_http_call_to_ready_is_one_trace(
     orphans = roots(spans)
     assert [r.span_id for r in orphans] == [first.span_id], [(r.service, r.name) for r in orphans]
 
+    # database work is in the trace too, in every service that touches its schema
+    db = {s.service.removeprefix("lectern-") for s in spans if s.attributes.get("db.system.name")}
+    assert db >= {"gateway", "planner", "content", "assessment"}, db
+    assert all(
+        s.attributes["db.query.text"] and s.kind == 3  # CLIENT
+        for s in spans
+        if s.attributes.get("db.system.name")
+    )
+
     llm = [s for s in spans if s.name.startswith("chat ")]
     tasks = Counter(s.attributes.get("lectern.task") for s in llm)
     assert tasks["welcome_plan"] == tasks["finalise_modules"] == 1, tasks
