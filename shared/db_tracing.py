@@ -7,6 +7,7 @@ semantic conventions, and the statement text is cut short (it may hold user data
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from opentelemetry import trace
@@ -20,7 +21,12 @@ STATEMENT_MAX = 300
 
 
 def instrument(engine: AsyncEngine, schema: str) -> None:
-    """Trace every statement ``engine`` runs (spans named ``<OPERATION> <schema>``)."""
+    """Trace every statement ``engine`` runs (spans named ``<OPERATION> <schema>``).
+
+    ``LECTERN_TRACE_DB=0`` turns it off.
+    """
+    if os.environ.get("LECTERN_TRACE_DB", "1") == "0":
+        return
     sync = engine.sync_engine
 
     @event.listens_for(sync, "before_cursor_execute")

@@ -53,7 +53,8 @@ class Runtime:
         setup_logging(service, self.settings.log_level)
         self.broker = make_broker(self.settings)
         self.engine = make_engine(self.settings)
-        instrument(self.engine, service)  # a span per statement, in the request's trace
+        if self.settings.otlp_endpoint:  # spans per statement only when they go somewhere
+            instrument(self.engine, service)
         self.sessionmaker = make_sessionmaker(self.engine)
         self.metadata = metadata
         self.publishers: dict[str, RabbitPublisher] = {}
