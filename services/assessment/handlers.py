@@ -10,7 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from services.assessment import grading, queries, recommend, service
 from services.assessment.sandbox import Limits, Sandbox
 from shared.contracts.assessment import AssessmentReady, ExerciseReady, GenerateExercise
-from shared.contracts.content import LessonWritten
+from shared.contracts.content import LessonRevised, LessonWritten
 from shared.messaging import for_schema
 from shared.rpc import parse_query
 from shared.runtime import Runtime
@@ -62,6 +62,16 @@ def register(runtime: Runtime) -> None:
         with job_context(event.job_id, event):
             await service.assess_lesson(event, deps)
 
+    revised = runtime.durable_subscriber(
+        event_queue("assessment.on-lesson-revised", LessonRevised.routing_key()), events_exchange
+    )
+
+    @revised
+    async def lesson_revised(event: LessonRevised) -> None:
+        """A revised lesson is a new version: write its own quiz and exercise."""
+        with job_context(event.job_id, event):
+            await service.assess_lesson(event, deps)
+
     commands = runtime.commands()
 
     @commands(filter=for_schema(GenerateExercise))
@@ -85,6 +95,12 @@ def register(runtime: Runtime) -> None:
         """A lesson's quiz and exercises."""
         query = parse_query(queries.LessonQuery, body)
         return await queries.get_lesson_assessment(sessionmaker, query)
+
+    @runtime.rpc.query("export_quizzes")
+    async def export_quizzes(body: dict[str, Any]) -> Any:
+        """The course's quizzes with their answer keys, for its owner's LMS exports."""
+        query = parse_query(queries.CourseQuery, body)
+        return await queries.export_quizzes(sessionmaker, query)
 
     @runtime.rpc.query("grade_attempt")
     async def grade_attempt(body: dict[str, Any]) -> Any:

@@ -1,4 +1,7 @@
-"""What a learner may read: quizzes without answer keys, exercises without solutions."""
+"""What a learner may read: quizzes without answer keys, exercises without solutions.
+
+The one exception, ``export_quizzes``, gives the course's owner the keys for LMS exports.
+"""
 
 from __future__ import annotations
 
@@ -151,3 +154,43 @@ async def get_lesson_assessment(sessionmaker: Any, query: LessonQuery) -> dict[s
             "exercises": [exercise_json(r) for r in rows],
             "exercise_note": lesson.exercise_note,
         }
+
+
+async def export_quizzes(sessionmaker: Any, query: CourseQuery) -> list[dict[str, Any]]:
+    """Every quiz of the caller's course with its answer key, for the owner's LMS exports.
+
+    One quiz per lesson position, the one written for the latest assessed version of the
+    lesson, in course order; each question as stored (options with ``correct`` and
+    ``explanation``, or ``model_answer`` and ``rubric``). Someone else's course, or one
+    with nothing assessed yet, gives an empty list: the gateway has already answered 404
+    to a caller who does not own the course (the planner's ``get_course``).
+    """
+    latest = (
+        select(lessons.c.quiz_id)
+        .where(
+            lessons.c.course_id == query.course_id,
+            lessons.c.user_id == query.user_id,
+            lessons.c.tenant_id == query.tenant_id,
+        )
+        .distinct(lessons.c.position)
+        .order_by(lessons.c.position, lessons.c.version.desc(), lessons.c.created_at.desc())
+        .subquery()
+    )
+    async with sessionmaker() as session:
+        rows = await session.execute(
+            select(quizzes)
+            .join(latest, quizzes.c.quiz_id == latest.c.quiz_id)
+            .where(quizzes.c.user_id == query.user_id, quizzes.c.tenant_id == query.tenant_id)
+            .order_by(quizzes.c.position)
+        )
+        return [
+            {
+                "order": row.position,
+                "lesson_id": row.lesson_id,
+                "lesson_version": row.lesson_version,
+                "quiz_id": row.quiz_id,
+                "title": row.title,
+                "questions": row.questions,
+            }
+            for row in rows
+        ]

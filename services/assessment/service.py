@@ -23,7 +23,7 @@ from shared.contracts.assessment import (
     ExerciseSummary,
     GenerateExercise,
 )
-from shared.contracts.content import LessonWritten
+from shared.contracts.content import LessonRevised, LessonWritten
 from shared.db import WorkLease, claim_message
 from shared.generation import complete
 from shared.ids import derived_id
@@ -80,8 +80,11 @@ def question_list(draft: QuizDraft) -> list[dict[str, Any]]:
     return questions
 
 
-async def assess_lesson(event: LessonWritten, deps: AssessmentDeps) -> bool:
+async def assess_lesson(event: LessonWritten | LessonRevised, deps: AssessmentDeps) -> bool:
     """Write the lesson's quiz and (when it has code) a verified exercise; announce them.
+
+    A revised lesson (``lesson.revised``) is a new version: it gets its own assessment,
+    so the quiz asks about what the lesson now says.
 
     Returns False for a redelivery. A second announcement of a lesson version already
     assessed generates nothing: it re-announces the stored assessment.
@@ -112,7 +115,7 @@ async def assess_lesson(event: LessonWritten, deps: AssessmentDeps) -> bool:
 
 
 async def _write(
-    event: LessonWritten, deps: AssessmentDeps, lesson: dict[str, Any]
+    event: LessonWritten | LessonRevised, deps: AssessmentDeps, lesson: dict[str, Any]
 ) -> tuple[tuple[QuizDraft, Any], WrittenExercise | str]:
     """The quiz and the exercise (or why there is none), written concurrently."""
     wants_exercise, why_not = exercise_plan(lesson["markdown"])
@@ -137,7 +140,7 @@ async def _write(
 
 
 async def _store(
-    event: LessonWritten,
+    event: LessonWritten | LessonRevised,
     deps: AssessmentDeps,
     quiz: tuple[QuizDraft, Any],
     exercise: WrittenExercise | str,
@@ -272,7 +275,9 @@ def summary(row: Row[Any]) -> ExerciseSummary:
     )
 
 
-async def _announce(session: AsyncSession, event: LessonWritten, stored: Row[Any]) -> None:
+async def _announce(
+    session: AsyncSession, event: LessonWritten | LessonRevised, stored: Row[Any]
+) -> None:
     exercise = await _exercise_summary(session, stored.exercise_id)
     kinds = [q["kind"] for q in stored.questions]
     await enqueue(

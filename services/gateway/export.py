@@ -120,6 +120,20 @@ def mermaid_script() -> str:
     return _SCRIPT_BREAKERS.sub(lambda m: "<\\/" if m[0] == "</" else "\\x3C!--", source)
 
 
+def render_fragment(markdown: str) -> str:
+    """``markdown`` as an HTML fragment, rendered as the HTML export renders lessons.
+
+    Raw HTML escaped, ```` ```mermaid ```` fences as ``<pre class="mermaid">``, images
+    other than inline data as links. The SCORM export's lesson pages use it.
+    """
+    return _MD.render(markdown)
+
+
+def stylesheet() -> str:
+    """The HTML export's stylesheet (light, dark and print), for pages that should match."""
+    return _CSS
+
+
 def demote_headings(markdown: str) -> str:
     """``markdown`` with every heading one level lower (H6 stays H6).
 

@@ -180,7 +180,8 @@ async def test_sleeping_code_hits_the_wall_clock(sandbox: Sandbox) -> None:
     "code",
     [
         "x = bytearray(10**10)\n",
-        "def add(a, b):\n    grow = []\n    while True:\n        grow.append(' ' * 4096)\n",
+        # pages of 1 MB: the limit is reached in a few hundred steps, long before the CPU one
+        "def add(a, b):\n    grow = []\n    while True:\n        grow.append(' ' * 2**20)\n",
     ],
     ids=["bytearray", "growing-list"],
 )

@@ -169,3 +169,33 @@ async def test_a_harder_exercise_on_request_for_the_owner_only(deps: Any) -> Non
     stranger = cmd.model_copy(update={"user_id": "u-2", "message_id": "other-" + course})
     with pytest.raises(PermanentError, match="no assessed lesson 1"):
         await service.generate_exercise(stranger, deps)
+
+
+async def test_a_revised_lesson_gets_a_new_assessment(deps: Any) -> None:
+    from services.assessment.queries import LessonQuery, get_lesson_assessment
+    from shared.contracts.content import LessonRevised, LessonRevisedPayload
+
+    course = new_course()
+    written = lesson_event(course)
+    await service.assess_lesson(written, deps)
+    p = written.payload
+    revised = LessonRevised(
+        job_id="job-revise",
+        correlation_id="job-revise",
+        tenant_id="t-1",
+        user_id="u-1",
+        payload=LessonRevisedPayload(
+            **{**p.model_dump(), "version": 2, "title": "Lists and loops, revised"},
+            previous_version=1,
+            feedback="More examples",
+        ),
+    )
+    assert await service.assess_lesson(revised, deps) is True
+    shown = await get_lesson_assessment(
+        deps.sessionmaker, LessonQuery(user_id="u-1", tenant_id="t-1", course_id=course, order=1)
+    )
+    assert shown["lesson_version"] == 2 and shown["quiz"]["lesson_version"] == 2
+    assert shown["quiz"]["title"] == "Quiz: Lists and loops, revised"
+    ready = [m for m in await outbox(deps, course) if m["schema"] == "assessment.ready.v1"]
+    assert [m["payload"]["lesson_version"] for m in ready] == [1, 2]
+    assert ready[1]["job_id"] == "job-revise"

@@ -33,6 +33,8 @@ def cluster(
         "LECTERN_ADMIN_EMAILS": '["admin@lectern.test"]',
         "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint,
         "OTEL_BSP_SCHEDULE_DELAY": "200",  # export spans within 0.2 s
+        "OTEL_BSP_MAX_QUEUE_SIZE": "200000",  # never drop a span of a busy test
+        "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "4096",
     }
     cluster = make_cluster(env, log_dir)
     cluster.start()

@@ -9,8 +9,9 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 
-from services.gateway import export
+from services.gateway import export, lms
 from services.gateway.auth import CurrentPrincipal, Principal
 from services.gateway.commands import Accepted, ask, envelope, submit
 from services.gateway.store import events, jobs
@@ -193,12 +194,47 @@ def _filename(course: dict[str, Any], extension: str) -> str:
     return f"{slug[:60] or 'course'}.{extension}"
 
 
+async def _lms_export(
+    request: Request, who: Principal, course: dict[str, Any], lessons: list[Any], format: str
+) -> Response:
+    """A file for an LMS: it needs the quizzes with their answer keys, from assessment."""
+    course_id = course["course_id"]
+    quizzes = await ask(
+        request,
+        "assessment",
+        "export_quizzes",
+        user_id=who.user_id,
+        tenant_id=who.tenant_id,
+        course_id=course_id,
+    )
+    lms_format = lms.FORMATS[format]
+    if not (lessons if lms_format.needs == "lesson" else quizzes):
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            detail=f"course {course_id} has no {lms_format.needs} written yet: "
+            f"nothing to export as {format}",
+        )
+    body = await run_in_threadpool(lms_format.render, course, lessons, quizzes)
+    filename = _filename(course, lms_format.extension)
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+    return Response(body, media_type=lms_format.media_type, headers=headers)
+
+
+ExportFormat = Literal["markdown", "html", "scorm", "moodle", "gift"]
+
+
 @router.get(
     "/{course_id}/export",
     response_class=Response,
     responses={
         200: {
-            "content": {"text/markdown": {}, "text/html": {}},
+            "content": {
+                "text/markdown": {},
+                "text/html": {},
+                "application/zip": {},
+                "application/xml": {},
+                "text/plain": {},
+            },
             "description": "The course as one file",
         }
     },
@@ -207,12 +243,19 @@ async def export_course(
     course_id: CourseId,
     request: Request,
     who: CurrentPrincipal,
-    format: Annotated[Literal["markdown", "html"], Query(description="File format.")] = "markdown",
+    format: Annotated[ExportFormat, Query(description="File format.")] = "markdown",
 ) -> Response:
-    """The course as one Markdown file, or one self-contained HTML file (diagrams drawn)."""
+    """The course as one file: Markdown, self-contained HTML, or for an LMS.
+
+    ``scorm``: a SCORM 1.2 package (a page per lesson with its quiz, the score reported to
+    the LMS); ``moodle`` / ``gift``: the quizzes with their answer keys as Moodle XML or
+    GIFT, one question category per lesson. 409 while there is nothing to put in the file.
+    """
     course = await _course(request, who, course_id)
     found = await ask(request, "content", "list_lessons", user_id=who.user_id, course_id=course_id)
     lessons = found["lessons"]
+    if format in lms.FORMATS:
+        return await _lms_export(request, who, course, lessons, format)
     filename = _filename(course, "html" if format == "html" else "md")
     headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
     if format == "html":
