@@ -8,13 +8,12 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.support.client import bearer, create_course, guest_token
+from tests.support.client import bearer, guest_token, ready_course
 from tests.support.processes import Cluster
 from tests.support.sse import read_events
 
 pytestmark = pytest.mark.e2e
 
-DONE = frozenset({"course.ready", "job.failed"})
 HOSTILE = {
     "cpu_limit": "def summarise(values):\n    while True:\n        pass\n",
     "memory_limit": "def summarise(values):\n    hog = []\n    while True:\n"
@@ -33,12 +32,10 @@ async def test_take_a_course_quiz_exercise_and_recommendation(
     async with httpx.AsyncClient(base_url=cluster.gateway, timeout=60) as client:
         token = await guest_token(client)
         auth = bearer(token)
-        accepted = await create_course(
-            client, token, topic="Python for data analysis", duration_hours=4, auto_finalize=True
+        accepted, events = await ready_course(
+            client, token, topic="Python for data analysis", duration_hours=4
         )
         course_id = accepted["course_id"]
-        events = await read_events(client, accepted["events_url"], token, until=DONE)
-        assert events[-1].event == "course.ready", events[-1].data
         ready = events[-1].data["payload"]
         assert all(m["quiz_id"] and m["exercise_id"] for m in ready["modules"])
 

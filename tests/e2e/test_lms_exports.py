@@ -16,13 +16,10 @@ from tests.gateway.test_lms_exports import (
     parse_moodle_xml,
     without_names,
 )
-from tests.support.client import bearer, create_course, guest_token
+from tests.support.client import bearer, guest_token, ready_course
 from tests.support.processes import Cluster
-from tests.support.sse import read_events
 
 pytestmark = pytest.mark.e2e
-
-DONE = frozenset({"course.ready", "job.failed"})
 
 
 async def test_a_written_course_exports_for_an_lms(
@@ -31,12 +28,10 @@ async def test_a_written_course_exports_for_an_lms(
     async with httpx.AsyncClient(base_url=cluster.gateway, timeout=60) as client:
         token = await guest_token(client)
         auth = bearer(token)
-        accepted = await create_course(
-            client, token, topic="Python for data analysis", duration_hours=4, auto_finalize=True
+        accepted, _ = await ready_course(
+            client, token, topic="Python for data analysis", duration_hours=4
         )
         course_id = accepted["course_id"]
-        events = await read_events(client, accepted["events_url"], token, until=DONE)
-        assert events[-1].event == "course.ready", events[-1].data
         course = (await client.get(f"/v1/courses/{course_id}", headers=auth)).json()
         modules = sorted(course["modules"], key=lambda m: m["order"])
         stored = await db.fetch(

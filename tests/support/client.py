@@ -94,3 +94,17 @@ async def collect_events(
                     if body["schema"].rsplit(".", 1)[0] in until:
                         return out
     return out
+
+
+async def ready_course(
+    client: httpx.AsyncClient, token: str, **overrides: object
+) -> tuple[dict, list[Any]]:
+    """An autopilot course followed to ``course.ready``: (the 202 answer, its events)."""
+    from tests.support.sse import read_events
+
+    accepted = await create_course(client, token, auto_finalize=True, **overrides)
+    events = await read_events(
+        client, accepted["events_url"], token, until={"course.ready", "job.failed"}
+    )
+    assert events[-1].event == "course.ready", events[-1].data
+    return accepted, events
