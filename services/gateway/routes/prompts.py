@@ -11,6 +11,7 @@ from sqlalchemy import select
 from services.gateway.auth import AdminPrincipal, CurrentPrincipal
 from services.gateway.commands import ask
 from services.gateway.store import jobs
+from shared.llm.templates import ModelConfig, TemplateMessage, Variable
 
 router = APIRouter(tags=["prompts"])
 admin = APIRouter(prefix="/v1/admin", tags=["prompt administration"])
@@ -18,21 +19,15 @@ PromptName = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[a-z][
 Label = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_-]{0,99}$")]
 
 
-class Message(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    role: str = Field(examples=["system"])
-    content: str = Field(max_length=50_000)
-
-
 class NewVersion(BaseModel):
     """A new immutable version: messages, typed variables, model configuration, a note."""
 
     model_config = ConfigDict(extra="forbid")
 
-    messages: list[Message] = Field(min_length=1, max_length=50)
-    variables: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    model: dict[str, Any] = Field(default_factory=dict, examples=[{"temperature": 0.3}])
+    # the template's own models: malformed messages, variables or settings are a 422 here
+    messages: list[TemplateMessage] = Field(min_length=1, max_length=50)
+    variables: dict[str, Variable] = Field(default_factory=dict)
+    model: ModelConfig = Field(default_factory=ModelConfig, examples=[{"temperature": 0.3}])
     change_note: str = Field(min_length=1, max_length=2000, examples=["Shorter system prompt"])
     task: str | None = Field(None, description="Only to create a new template.")
     description: str = Field("", max_length=1000)
