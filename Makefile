@@ -1,5 +1,5 @@
 # Lectern: `make run` runs everything on this machine; `make test` runs every test.
-.PHONY: run test unit lint bench asyncapi k8s-check infra install migrate web
+.PHONY: run test unit lint bench asyncapi k8s-check dashboards infra install migrate web
 
 install:
 	@scripts/bootstrap.sh
@@ -38,3 +38,6 @@ asyncapi: install
 
 k8s-check: install
 	.venv/bin/python scripts/check_manifests.py
+
+dashboards: install
+	.venv/bin/python scripts/build_dashboards.py

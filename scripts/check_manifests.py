@@ -3,9 +3,13 @@
 
 - every YAML file under deploy/ and docker-compose.yml parses (JSON files under
   deploy/, i.e. Grafana dashboards, too);
+- every resource validates against the Kubernetes 1.31 JSON schemas in strict mode
+  (kubernetes-validate, offline), and the operators' custom resources (KEDA,
+  RabbitmqCluster, CNPG Cluster) against scripts/k8s_crd_schemas.py;
 - every Deployment's containers have a readinessProbe, a livenessProbe and
-  resource limits, and run with runAsNonRoot (pod or container level); Jobs'
-  containers need limits and runAsNonRoot;
+  resource limits, and run with runAsNonRoot (pod or container level), no privilege
+  escalation, a read-only root filesystem, every capability dropped and the
+  RuntimeDefault seccomp profile; Jobs' containers need the same but probes;
 - every entry of each kustomization.yaml's ``resources:`` (and ``components:``,
   ``patches[].path``) exists; a directory must hold a kustomization file;
 - docker-compose.yml's bind-mounted ./paths exist;
@@ -33,6 +37,16 @@ try:
     import yaml
 except ImportError:  # pragma: no cover - depends on the environment
     yaml = None
+try:
+    import jsonschema
+    import kubernetes_validate
+except ImportError:  # pragma: no cover - a dev dependency
+    jsonschema = kubernetes_validate = None
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from k8s_crd_schemas import SCHEMAS as CRD_SCHEMAS
+
+K8S_VERSION = "1.31.0"  # the schema set kubernetes-validate ships; clusters 1.29+ agree
 
 KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
@@ -91,7 +105,21 @@ def check_workload(doc: dict, where: str, report: Report) -> None:
         limits = (c.get("resources") or {}).get("limits") or {}
         if not limits:
             report.error(label, f"container {cname} has no resources.limits")
-        c_non_root = (c.get("securityContext") or {}).get("runAsNonRoot")
+        csc = c.get("securityContext") or {}
+        if csc.get("allowPrivilegeEscalation") is not False:
+            report.error(label, f"container {cname}: allowPrivilegeEscalation must be false")
+        if csc.get("readOnlyRootFilesystem") is not True:
+            report.error(label, f"container {cname}: readOnlyRootFilesystem must be true")
+        if "ALL" not in ((csc.get("capabilities") or {}).get("drop") or []):
+            report.error(label, f"container {cname}: capabilities must drop ALL")
+        seccomp = (
+            csc.get("seccompProfile")
+            or (pod.get("securityContext") or {}).get("seccompProfile")
+            or {}
+        ).get("type")
+        if seccomp not in ("RuntimeDefault", "Localhost"):
+            report.error(label, f"container {cname}: no RuntimeDefault seccomp profile")
+        c_non_root = csc.get("runAsNonRoot")
         # The container setting overrides the pod's; either must say true
         # and neither may say false.
         effective = c_non_root if c_non_root is not None else pod_non_root
@@ -100,8 +128,40 @@ def check_workload(doc: dict, where: str, report: Report) -> None:
     report.count(f"{kind}s checked")
 
 
+def validate_schema(doc: dict, where: str, report: Report) -> None:
+    """Validate ``doc`` against the Kubernetes schemas (strict: unknown fields fail) or,
+    for the operators' custom resources, against scripts/k8s_crd_schemas.py."""
+    api, kind = doc.get("apiVersion"), doc.get("kind")
+    if not api or not kind or kind == "Kustomization":
+        return
+    label = f"{where}: {kind} {(doc.get('metadata') or {}).get('name', '?')}"
+    custom = CRD_SCHEMAS.get((api, kind))
+    if custom is not None:
+        errors = sorted(jsonschema.Draft202012Validator(custom).iter_errors(doc), key=str)
+        for error in errors:
+            path = ".".join(str(p) for p in error.absolute_path)
+            report.error(label, f"{path}: {error.message}")
+        report.count("custom resources validated (CRD schemas)")
+        return
+    if kubernetes_validate is None:
+        report.error(label, "kubernetes-validate is not installed: cannot validate")
+        return
+    try:
+        kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+    except kubernetes_validate.SchemaNotFoundError:
+        report.error(label, f"no schema for {api} {kind} (Kubernetes {K8S_VERSION})")
+        return
+    except kubernetes_validate.ValidationError as exc:
+        path = ".".join(str(p) for p in exc.path)
+        report.error(label, f"{path}: {exc.message}")
+        return
+    report.count(f"resources validated (Kubernetes {K8S_VERSION} schemas)")
+
+
 def check_docs(docs: list[Any], where: str, report: Report) -> None:
     for doc in docs:
+        if isinstance(doc, dict):
+            validate_schema(doc, where, report)
         if isinstance(doc, dict) and doc.get("kind") in ("Deployment", "Job"):
             check_workload(doc, where, report)
 

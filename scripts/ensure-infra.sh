@@ -142,6 +142,22 @@ ensure_rabbitmq() {
         die "RabbitMQ did not answer AMQP on ${AMQP_HOST}:${AMQP_PORT} within ${TIMEOUT}s.
   Look at /var/log/rabbitmq/ (a node name whose host does not resolve is a
   common cause: check that \`hostname\` resolves, e.g. in /etc/hosts)."
+    ensure_rabbitmq_plugins
+}
+
+# The management API (used by `lectern status` when present) and the Prometheus
+# endpoint on :15692 (queue depth and consumers per queue, scraped by the metric
+# tests and by Prometheus). Only for a broker on this machine that we can manage.
+ensure_rabbitmq_plugins() {
+    if [[ "$AMQP_HOST" != 127.0.0.1 && "$AMQP_HOST" != localhost ]] || ! have rabbitmq-plugins; then
+        return 0
+    fi
+    if port_open 127.0.0.1 15692; then
+        return 0
+    fi
+    log "RabbitMQ: enabling rabbitmq_management and rabbitmq_prometheus"
+    rabbitmq-plugins -q enable rabbitmq_management rabbitmq_prometheus >/dev/null 2>&1 ||
+        log "could not enable RabbitMQ's plugins (queue metrics on :15692 unavailable)"
 }
 
 # --------------------------------------------------------------------------

@@ -64,6 +64,7 @@ def durable_router(queue: str, settings: LecternSettings) -> RabbitRouter:
                 queue,
                 max_attempts=settings.max_attempts,
                 base_delay_ms=settings.retry_base_delay_ms,
+                service=settings.service_name,
             )
         ],
     )

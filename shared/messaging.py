@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from shared.contracts.base import Message
 from shared.contracts.jobs import JobFailed, JobFailedPayload
+from shared.metrics import DEAD_LETTERS, MESSAGE_RETRIES
 from shared.topology import dead_letter_exchange, events_exchange, retry_queue_name
 
 log = logging.getLogger("lectern.messaging")
@@ -111,11 +112,13 @@ class RetryMiddleware(BaseMiddleware):
         *,
         context: Any,
         queue: str,
+        service: str,
         max_attempts: int,
         base_delay_ms: int,
     ) -> None:
         super().__init__(msg, context=context)
         self.queue = queue
+        self.service = service
         self.max_attempts = max_attempts
         self.base_delay_ms = base_delay_ms
 
@@ -151,6 +154,7 @@ class RetryMiddleware(BaseMiddleware):
                 reason,
             )
             headers[ATTEMPT_HEADER] = attempt + 1
+            MESSAGE_RETRIES.labels(self.service, self.queue).inc()
             await broker.publish(
                 raw.body,
                 queue=retry_queue_name(self.queue),
@@ -169,6 +173,9 @@ class RetryMiddleware(BaseMiddleware):
         headers.update(
             {ERROR_HEADER: reason, FAILED_QUEUE_HEADER: self.queue, ATTEMPT_HEADER: attempt}
         )
+        DEAD_LETTERS.labels(
+            self.service, self.queue, "permanent" if permanent else "exhausted"
+        ).inc()
         await broker.publish(
             raw.body,
             exchange=dead_letter_exchange,
@@ -228,8 +235,14 @@ def job_failed_for(body: bytes, reason: str, *, retryable: bool, attempts: int) 
     )
 
 
-def retry_middleware(queue: str, *, max_attempts: int, base_delay_ms: int) -> Any:
+def retry_middleware(
+    queue: str, *, max_attempts: int, base_delay_ms: int, service: str = "lectern"
+) -> Any:
     """The middleware factory FastStream expects, bound to one queue's settings."""
     return partial(
-        RetryMiddleware, queue=queue, max_attempts=max_attempts, base_delay_ms=base_delay_ms
+        RetryMiddleware,
+        queue=queue,
+        service=service,
+        max_attempts=max_attempts,
+        base_delay_ms=base_delay_ms,
     )

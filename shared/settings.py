@@ -69,6 +69,22 @@ class LecternSettings(BaseSettings):
         validation_alias=_env("ADMIN_EMAILS"),
         description="accounts registered with these emails get the admin role (JSON list)",
     )
+    # token budgets per calendar month (UTC); 0 = unlimited
+    budget_guest_tokens: int = Field(
+        300_000, ge=0, validation_alias=_env("BUDGET_GUEST_TOKENS"), description="per guest"
+    )
+    budget_user_tokens: int = Field(
+        3_000_000,
+        ge=0,
+        validation_alias=_env("BUDGET_USER_TOKENS"),
+        description="per registered user of the default tenant",
+    )
+    budget_tenant_tokens: int = Field(
+        30_000_000,
+        ge=0,
+        validation_alias=_env("BUDGET_TENANT_TOKENS"),
+        description="per named tenant (shared by its users and internal systems)",
+    )
     # prompts
     prompt_label: str = Field(
         "production",

@@ -25,6 +25,7 @@ from shared.db import WorkLease, claim_message
 from shared.generation import GenerationDeps, generate
 from shared.ids import derived_id
 from shared.messaging import PermanentError
+from shared.metrics import LESSONS_IN_FLIGHT
 from shared.outbox import enqueue
 
 WRITE_CONSUMER = "content.write_lesson"
@@ -67,17 +68,18 @@ async def write_lesson(cmd: WriteLesson, deps: ContentDeps, *, delivery: int = 0
                 if await claim_message(session, metadata, WRITE_CONSUMER, cmd.message_id):
                     await _announce_written(session, cmd, existing)
         else:
-            result = await generate(
-                deps,
-                cmd,
-                step=f"lesson:{order}",
-                course_id=p.course_id,
-                delivery=delivery,
-                task="write_lesson",
-                prompt=prompts.WRITE_LESSON,
-                variables=prompts.write_variables(p),
-                subject=p.course_id,
-            )
+            with LESSONS_IN_FLIGHT.track_inprogress():
+                result = await generate(
+                    deps,
+                    cmd,
+                    step=f"lesson:{order}",
+                    course_id=p.course_id,
+                    delivery=delivery,
+                    task="write_lesson",
+                    prompt=prompts.WRITE_LESSON,
+                    variables=prompts.write_variables(p),
+                    subject=p.course_id,
+                )
             await _store_written(cmd, result, deps)
     deps.wake_relay()
     return True
@@ -191,17 +193,18 @@ async def revise_lesson(cmd: ReviseLesson, deps: ContentDeps, *, delivery: int =
             # another user's lesson is reported as missing: no existence leak
             raise PermanentError(f"no lesson {p.order} in course {p.course_id}")
         brief = WriteLessonPayload.model_validate(current.brief)
-        result = await generate(
-            deps,
-            cmd,
-            step=f"revise:{p.order}",
-            course_id=p.course_id,
-            delivery=delivery,
-            task="revise_lesson",
-            prompt=prompts.REVISE_LESSON,
-            variables=prompts.revise_variables(brief, current.markdown, p.feedback),
-            subject=p.course_id,
-        )
+        with LESSONS_IN_FLIGHT.track_inprogress():
+            result = await generate(
+                deps,
+                cmd,
+                step=f"revise:{p.order}",
+                course_id=p.course_id,
+                delivery=delivery,
+                task="revise_lesson",
+                prompt=prompts.REVISE_LESSON,
+                variables=prompts.revise_variables(brief, current.markdown, p.feedback),
+                subject=p.course_id,
+            )
         await _store_revision(cmd, current, result, deps)
     deps.wake_relay()
     return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -10,6 +11,8 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 
 from services.gateway import handlers, spa
+from services.gateway.budgets import keep_budget_gauge
+from services.gateway.http_metrics import HttpMetrics
 from services.gateway.routes import assessments, auth, courses, jobs, lessons, prompts
 from services.gateway.store import metadata
 from services.gateway.streams import EventHub, EventLog
@@ -18,6 +21,7 @@ from shared.asyncapi import build_document
 from shared.contracts.assessment import GenerateExercise
 from shared.contracts.content import ReviseLesson
 from shared.contracts.planner import FinalizeCourse, PlanCourse, RefinePlan
+from shared.metrics import SSE_OPEN_STREAMS
 from shared.runtime import Runtime
 
 runtime = Runtime("gateway", metadata)
@@ -34,7 +38,11 @@ handlers.register(runtime, event_log, hub)
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await runtime.startup()
+    gauge = asyncio.create_task(
+        keep_budget_gauge(runtime.sessionmaker, runtime.settings, every=15.0)
+    )
     yield
+    gauge.cancel()
     await runtime.shutdown()
 
 
@@ -44,6 +52,8 @@ app = FastAPI(
     description="Plan a course in a chat, then watch it being written (REST + SSE).",
     lifespan=lifespan,
 )
+app.add_middleware(HttpMetrics)
+SSE_OPEN_STREAMS.set_function(lambda: hub.open_streams)
 app.state.runtime = runtime
 app.state.settings = runtime.settings
 app.state.hub = hub

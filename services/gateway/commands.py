@@ -10,9 +10,11 @@ from sqlalchemy import delete
 from sqlalchemy.dialects.postgresql import insert
 
 from services.gateway.auth import Principal
+from services.gateway.budgets import require_budget
 from services.gateway.store import jobs
 from shared import rpc
 from shared.contracts.base import Message, new_id
+from shared.metrics import JOBS
 
 
 class Accepted(BaseModel):
@@ -38,6 +40,7 @@ async def submit(
     """Record the job, then publish ``command``; the job's stream ends at ``final_events``."""
     runtime = request.app.state.runtime
     course_id = getattr(command.payload, "course_id", None)
+    await require_budget(runtime.sessionmaker, request.app.state.settings, who)
     # the job row first: events that arrive for it must find their owner
     async with runtime.sessionmaker() as session, session.begin():
         await session.execute(
@@ -61,6 +64,7 @@ async def submit(
             status.HTTP_503_SERVICE_UNAVAILABLE,
             detail="the message broker did not accept the request; try again shortly",
         ) from exc
+    JOBS.labels(kind, "started").inc()
     return Accepted(
         course_id=course_id or "",
         job_id=command.job_id,

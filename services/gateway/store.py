@@ -1,4 +1,4 @@
-"""The gateway's tables (schema ``gateway``): users, jobs and the event log."""
+"""The gateway's tables (schema ``gateway``): users, jobs, the event log and budgets."""
 
 from __future__ import annotations
 
@@ -46,4 +46,16 @@ events = Table(
     Column("event", String(200), nullable=False),
     Column("body", JSONB, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# LLM tokens each budget account used per calendar month (UTC), charged from the
+# llm.call_completed events the event log stores (once each, by message_id)
+budgets = Table(
+    "budgets",
+    metadata,
+    Column("account", String(220), primary_key=True),
+    Column("period", String(7), primary_key=True),
+    Column("kind", String(20), nullable=False),
+    Column("tokens_used", BigInteger, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )

@@ -18,12 +18,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.gateway.budgets import charge
 from services.gateway.store import events, jobs
 from shared.messaging import PermanentError
+from shared.metrics import JOB_DURATION, JOBS
 
 log = logging.getLogger("lectern.gateway.streams")
 DEFAULT_FINAL_EVENTS = ["course.ready", "job.failed"]
@@ -110,21 +112,35 @@ class EventLog:
                     upsert.on_conflict_do_update(
                         index_elements=[jobs.c.job_id],
                         set_={"last_seq": jobs.c.last_seq + 1},
-                    ).returning(jobs.c.last_seq, jobs.c.final_events)
+                    ).returning(jobs.c.last_seq, jobs.c.final_events, jobs.c.kind)
                 )
             ).one()
             seq, final_events = int(row.last_seq), list(row.final_events or [])
+            kind = str(row.kind or "external")
             await session.execute(
                 insert(events).values(
                     job_id=job_id, seq=seq, message_id=message_id, event=name, body=body
                 )
             )
+            if name == "llm.call_completed":
+                await charge(session, body)
+            ended = None
             if name in final_events:
-                await session.execute(
-                    update(jobs)
-                    .where(jobs.c.job_id == job_id)
-                    .values(status="failed" if name == "job.failed" else "completed")
-                )
+                ended = (
+                    await session.execute(
+                        update(jobs)
+                        .where(jobs.c.job_id == job_id, jobs.c.status == "running")
+                        .values(status="failed" if name == "job.failed" else "completed")
+                        .returning(func.extract("epoch", func.now() - jobs.c.created_at))
+                    )
+                ).scalar()
+        # counted once committed: a rolled-back attempt is redelivered and counted then
+        if seq == 1 and kind == "external":
+            JOBS.labels(kind, "started").inc()
+        if ended is not None:
+            outcome = "failed" if name == "job.failed" else "completed"
+            JOBS.labels(kind, outcome).inc()
+            JOB_DURATION.labels(kind, outcome).observe(max(0.0, float(ended)))
         return StoredEvent(job_id=str(job_id), seq=seq, event=name, body=body)
 
     async def since(self, job_id: str, after_seq: int, limit: int = 1000) -> list[StoredEvent]:

@@ -31,6 +31,7 @@ from shared.contracts.course import (
 from shared.contracts.jobs import JobFailed
 from shared.db import claim_message
 from shared.ids import derived_id
+from shared.metrics import COURSE_DURATION
 from shared.outbox import enqueue
 
 log = logging.getLogger("lectern.planner.course")
@@ -215,6 +216,15 @@ async def _mark_ready(session: Any, origin: Message, course: Any) -> None:
         .where(courses.c.course_id == course.course_id)
         .values(status="ready", updated_at=func.now())
     )
+    took = (
+        await session.execute(
+            select(func.extract("epoch", func.now() - courses.c.created_at)).where(
+                courses.c.course_id == course.course_id
+            )
+        )
+    ).scalar()
+    if took is not None:
+        COURSE_DURATION.observe(max(0.0, float(took)))
     rows = await session.execute(
         select(
             modules.c.module_id,

@@ -512,6 +512,16 @@ class LLMClient:
         check: Callable[[str], _Check] | None,
     ) -> tuple[LLMResult, _Check | None]:
         """One logical call: attempts, retries and fallbacks, then metrics and the event."""
+        with metrics.IN_FLIGHT.labels(self._service, call.task).track_inprogress():
+            return await self._invoke_tracked(call, attempt_offset=attempt_offset, check=check)
+
+    async def _invoke_tracked(
+        self,
+        call: _Call,
+        *,
+        attempt_offset: int,
+        check: Callable[[str], _Check] | None,
+    ) -> tuple[LLMResult, _Check | None]:
         litellm = load_litellm()
         models = (
             self.models if call.model is None else list(dict.fromkeys([call.model, *self.models]))

@@ -12,14 +12,15 @@
   retried ones, and every invalid structured output; ``kind`` is ``rate_limit``,
   ``timeout``, ``provider_error`` or ``invalid_output``;
 - ``lectern_llm_retries_total{service, task}``: attempts repeated on the same model;
-- ``lectern_llm_fallbacks_total{service, task}``: switches to a fallback model.
+- ``lectern_llm_fallbacks_total{service, task}``: switches to a fallback model;
+- ``lectern_llm_requests_in_flight{service, task}``: calls under way in this process.
 
 Labels are deliberately bounded: no job, course, user or prompt name values.
 """
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 TOKENS = Counter(
     "lectern_llm_tokens_total",
@@ -57,5 +58,10 @@ RETRIES = Counter(
 FALLBACKS = Counter(
     "lectern_llm_fallbacks_total",
     "Switches from a failing model to the next fallback model.",
+    ["service", "task"],
+)
+IN_FLIGHT = Gauge(
+    "lectern_llm_requests_in_flight",
+    "LLM calls under way in this process (retries and back-off included).",
     ["service", "task"],
 )

@@ -27,6 +27,7 @@ async def test_register_login_and_me(cluster, db: asyncpg.Connection) -> None:  
         assert resp.status_code == 201, resp.text
         user_id = resp.json()["user_id"]
         me = (await client.get("/v1/auth/me", headers=bearer(resp.json()["access_token"]))).json()
+        assert me.pop("budget")["kind"] == "user"
         assert me == {"user_id": user_id, "email": address, "is_guest": False, "role": "learner"}
 
         again = await client.post(

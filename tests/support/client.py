@@ -36,13 +36,19 @@ async def create_course(client: httpx.AsyncClient, token: str, **overrides: obje
 
 
 async def publish_command(
-    amqp_url: str, body: dict, *, routing_key: str = "planner.plan_course", times: int = 1
+    amqp_url: str,
+    body: dict,
+    *,
+    routing_key: str = "planner.plan_course",
+    times: int = 1,
+    exchange_name: str = "lectern.commands",
 ) -> None:
-    """Publish ``body`` to lectern.commands as a plain AMQP client would (confirms on)."""
+    """Publish ``body`` to lectern.commands (or ``exchange_name``) as a plain AMQP client
+    would (confirms on)."""
     conn = await aio_pika.connect(amqp_url)
     async with conn:
         channel = await conn.channel(publisher_confirms=True, on_return_raises=True)
-        exchange = await channel.get_exchange("lectern.commands")
+        exchange = await channel.get_exchange(exchange_name)
         for _ in range(times):
             await exchange.publish(
                 aio_pika.Message(

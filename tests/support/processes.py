@@ -93,10 +93,14 @@ class Cluster:
         return self.services["gateway"].url
 
     def start(self, names: tuple[str, ...] = SERVICES) -> None:
-        for name in names:
-            self.services[name].start()
-        for name in names:
-            self.services[name].wait_ready()
+        try:
+            for name in names:
+                self.services[name].start()
+            for name in names:
+                self.services[name].wait_ready()
+        except BaseException:
+            self.stop()  # no orphan holding database connections into later sessions
+            raise
 
     def stop(self) -> None:
         for service in self.services.values():

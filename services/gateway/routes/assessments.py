@@ -12,6 +12,7 @@ from fastapi import APIRouter, HTTPException, Path, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.gateway.auth import CurrentPrincipal
+from services.gateway.budgets import require_budget
 from services.gateway.commands import Accepted, ask, envelope, submit
 from services.gateway.routes.courses import CourseId
 from services.gateway.routes.lessons import LessonNumber
@@ -86,6 +87,7 @@ async def attempt_quiz(
     quiz_id: ResourceId, body: AttemptBody, request: Request, who: CurrentPrincipal
 ) -> Any:
     """Grade answers: choices at once, open answers by the model against the rubric."""
+    await require_budget(request.app.state.runtime.sessionmaker, request.app.state.settings, who)
     attempt_id = new_id()
     return await ask(
         request,

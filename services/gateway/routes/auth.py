@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 
 from services.gateway.auth import CurrentPrincipal, Principal, issue_token, verify_token
+from services.gateway.budgets import Budget, budget_of
 from services.gateway.store import users
 from shared.contracts.base import new_id
 
@@ -77,6 +78,7 @@ class Me(BaseModel):
     email: str | None
     is_guest: bool
     role: str
+    budget: Budget = Field(description="LLM tokens allowed, used and left this month.")
 
 
 async def _optional_principal(request: Request) -> Principal | None:
@@ -167,9 +169,13 @@ async def me(request: Request, who: CurrentPrincipal) -> Me:
     """Who the token belongs to (role ``admin`` may use the prompt administration)."""
     async with request.app.state.runtime.sessionmaker() as session:
         row = (await session.execute(select(users).where(users.c.user_id == who.user_id))).first()
+    budget = await budget_of(
+        request.app.state.runtime.sessionmaker, request.app.state.settings, who
+    )
     return Me(
         user_id=who.user_id,
         email=row.email if row is not None else None,
         is_guest=who.is_guest,
         role=who.role,
+        budget=budget,
     )
