@@ -7,6 +7,7 @@ dead-lettering. Services add their handlers; :meth:`Runtime.app` gives the ASGI 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
@@ -20,6 +21,7 @@ from sqlalchemy import MetaData
 
 from shared.asgi import database_check, make_worker_app
 from shared.broker import DURABLE_ACK, durable_router, make_broker
+from shared.budgets import BudgetGuard
 from shared.contracts.base import Message
 from shared.contracts.jobs import JobChunk, JobFailed
 from shared.contracts.prompts import PromptActivated  # a handler's annotation: module level
@@ -70,6 +72,8 @@ class Runtime:
         self.started = False
         self.startup_failed = False  # set by services that call the LLM: warmed at startup
         self.startup_hooks: list[Any] = []
+        self._background: set[asyncio.Task[None]] = set()
+        self.budgets = BudgetGuard()  # spent token budgets: no LLM call for their work
         # every service may stream text and report failures and LLM usage
         self.chunks = self.event_publisher(JobChunk)
         self.event_publisher(JobFailed)
@@ -168,9 +172,52 @@ class Runtime:
 
             self.event_publisher(LLMCallCompleted)
             self._llm = LLMClient(
-                self.settings, service=self.service, on_call_completed=self._report_llm_call
+                self.settings,
+                service=self.service,
+                on_call_completed=self._report_llm_call,
+                before_call=self._check_budget,
             )
+            self._watch_budgets()
         return self._llm
+
+    def _check_budget(self) -> None:
+        """Refuse an LLM call for work whose account's token budget is spent."""
+        self.budgets.check(current_message.get())
+
+    def _watch_budgets(self) -> None:
+        """Learn spent budgets: each ``budget.exhausted`` at once (this process's own
+        exclusive queue), and the ones spent before it started from the gateway."""
+        from shared.contracts.budgets import BudgetExhausted
+
+        spent = RabbitQueue(
+            f"{self.service}.budget-exhausted.{uuid.uuid4().hex[:12]}",
+            exclusive=True,
+            auto_delete=True,
+            routing_key=BudgetExhausted.routing_key(),
+        )
+
+        @self.broker.subscriber(spent, events_exchange)
+        async def budget_exhausted(body: dict[str, Any]) -> None:
+            event = BudgetExhausted.model_validate(body)
+            self.budgets.mark_spent(event.payload.account, event.payload.period)
+
+        async def spent_before() -> None:
+            from shared import rpc
+
+            try:
+                answer = await rpc.request(self.broker, "gateway", "spent_budgets", {}, timeout=2)
+            except Exception as exc:  # the gateway may start after us: it announces later
+                log.warning("could not ask the gateway for spent budgets: %s", exc)
+                return
+            for item in answer or []:
+                self.budgets.mark_spent(str(item["account"]), str(item["period"]))
+
+        async def ask_in_background() -> None:
+            # not on the start path: a worker must not wait for the gateway to start
+            self._background.add(asyncio.create_task(spent_before()))
+
+        if self.service != "gateway":
+            self.on_startup(ask_in_background)
 
     async def _report_llm_call(self, payload: Any) -> None:
         from shared.contracts.llm import LLMCallCompleted

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 
 from services.gateway import handlers, spa
-from services.gateway.budgets import keep_budget_gauge
+from services.gateway.budgets import keep_budget_gauge, spent_accounts
 from services.gateway.http_metrics import HttpMetrics
 from services.gateway.routes import assessments, auth, courses, jobs, lessons, prompts
 from services.gateway.store import metadata
@@ -19,6 +19,7 @@ from services.gateway.streams import EventHub, EventLog
 from shared.asgi import database_check, metrics_response, readiness
 from shared.asyncapi import build_document
 from shared.contracts.assessment import GenerateExercise
+from shared.contracts.budgets import BudgetExhausted
 from shared.contracts.content import ReviseLesson
 from shared.contracts.planner import FinalizeCourse, PlanCourse, RefinePlan
 from shared.metrics import SSE_OPEN_STREAMS
@@ -31,8 +32,15 @@ runtime.sends_commands_to("planner")
 runtime.sends_commands_to("content")
 runtime.sends_commands_to("assessment")
 hub = EventHub()
-event_log = EventLog(runtime.sessionmaker)
+runtime.event_publisher(BudgetExhausted)
+event_log = EventLog(runtime.sessionmaker, runtime.settings, runtime.relay.wake)
 handlers.register(runtime, event_log, hub)
+
+
+@runtime.rpc.query("spent_budgets")
+async def spent_budgets(body: dict[str, Any]) -> Any:
+    """Accounts whose token budget is spent this month (for services that start)."""
+    return await spent_accounts(runtime.sessionmaker, runtime.settings)
 
 
 @asynccontextmanager

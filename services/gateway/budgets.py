@@ -26,12 +26,16 @@ from sqlalchemy import case, func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from services.gateway.auth import Principal
-from services.gateway.store import budgets
+from services.gateway.store import budgets, metadata
+from shared.budgets import account_key, period_of
+from shared.contracts.base import Message
+from shared.contracts.budgets import BudgetExhausted, BudgetExhaustedPayload
+from shared.ids import derived_id
 from shared.metrics import BUDGET_ACCOUNTS, BUDGET_REJECTIONS, TOKENS_CHARGED
+from shared.outbox import enqueue
 from shared.settings import LecternSettings
 
 log = logging.getLogger(__name__)
-DEFAULT_TENANT = "default"
 
 
 class Budget(BaseModel):
@@ -52,11 +56,6 @@ class Account:
     kind: str
 
 
-def period_of(now: datetime | None = None) -> str:
-    """The budget period (calendar month, UTC) ``now`` falls in."""
-    return (now or datetime.now(UTC)).strftime("%Y-%m")
-
-
 def _next_period_start(now: datetime) -> datetime:
     year, month = (now.year + 1, 1) if now.month == 12 else (now.year, now.month + 1)
     return datetime(year, month, 1, tzinfo=UTC)
@@ -64,18 +63,17 @@ def _next_period_start(now: datetime) -> datetime:
 
 def account_of(who: Principal) -> Account:
     """The account a caller's work is charged to."""
-    if who.tenant_id != DEFAULT_TENANT:
-        return Account(f"tenant:{who.tenant_id}", "tenant")
-    return Account(f"user:{who.user_id}", "guest" if who.is_guest else "user")
+    key = account_key(who.tenant_id, who.user_id) or f"user:{who.user_id}"
+    if key.startswith("tenant:"):
+        return Account(key, "tenant")
+    return Account(key, "guest" if who.is_guest else "user")
 
 
 def _account_of_event(body: dict[str, Any]) -> Account | None:
-    tenant, user = body.get("tenant_id") or DEFAULT_TENANT, body.get("user_id")
-    if tenant != DEFAULT_TENANT:
-        return Account(f"tenant:{tenant}"[:220], "tenant")
-    if user:
-        return Account(f"user:{user}"[:220], "user")
-    return None  # system work (warm-up): nobody's budget
+    key = account_key(body.get("tenant_id"), body.get("user_id"))
+    if key is None:
+        return None  # system work (warm-up): nobody's budget
+    return Account(key, "tenant" if key.startswith("tenant:") else "user")
 
 
 def limit_for(settings: LecternSettings, kind: str) -> int | None:
@@ -88,27 +86,71 @@ def limit_for(settings: LecternSettings, kind: str) -> int | None:
     return limit or None
 
 
-async def charge(session: Any, body: dict[str, Any]) -> None:
+async def charge(session: Any, body: dict[str, Any], settings: LecternSettings) -> bool:
     """Charge an ``llm.call_completed`` event's tokens to its account (in ``session``'s
-    transaction; the caller makes sure each event is charged once)."""
+    transaction; the caller makes sure each event is charged once).
+
+    When the charge spends the account's budget, ``budget.exhausted`` is put in the
+    outbox in the same transaction; returns True then (the relay has work).
+    """
     account = _account_of_event(body)
     payload = body.get("payload") or {}
     try:
         tokens = int(payload.get("input_tokens") or 0) + int(payload.get("output_tokens") or 0)
     except (TypeError, ValueError):
-        return
+        return False
     if account is None or tokens <= 0:
-        return
+        return False
+    period = period_of()
     stmt = insert(budgets).values(
-        account=account.key, period=period_of(), kind=account.kind, tokens_used=tokens
+        account=account.key, period=period, kind=account.kind, tokens_used=tokens
     )
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[budgets.c.account, budgets.c.period],
-            set_={"tokens_used": budgets.c.tokens_used + tokens, "updated_at": func.now()},
+    row = (
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[budgets.c.account, budgets.c.period],
+                set_={"tokens_used": budgets.c.tokens_used + tokens, "updated_at": func.now()},
+            ).returning(budgets.c.tokens_used, budgets.c.kind)
         )
+    ).one()
+    TOKENS_CHARGED.labels(row.kind).inc(tokens)
+    limit = limit_for(settings, row.kind)
+    used = int(row.tokens_used)
+    if limit is None or not (used - tokens < limit <= used):
+        return False
+    origin = Message.model_validate(body)
+    await enqueue(
+        session,
+        metadata,
+        origin.follow(
+            BudgetExhausted,
+            BudgetExhaustedPayload(
+                account=account.key, period=period, limit_tokens=limit, used_tokens=used
+            ),
+            message_id=derived_id(account.key, period, str(limit), "budget-exhausted"),
+        ),
     )
-    TOKENS_CHARGED.labels(account.kind).inc(tokens)
+    return True
+
+
+async def spent_accounts(sessionmaker: Any, settings: LecternSettings) -> list[dict[str, str]]:
+    """The accounts whose budget is spent this month (asked by services as they start)."""
+    limit = _limit_column(settings)
+    async with sessionmaker() as session:
+        rows = await session.execute(
+            select(budgets.c.account, budgets.c.period).where(
+                budgets.c.period == period_of(), limit > 0, budgets.c.tokens_used >= limit
+            )
+        )
+        return [{"account": r.account, "period": r.period} for r in rows]
+
+
+def _limit_column(settings: LecternSettings) -> Any:
+    return case(
+        (budgets.c.kind == "guest", settings.budget_guest_tokens),
+        (budgets.c.kind == "tenant", settings.budget_tenant_tokens),
+        else_=settings.budget_user_tokens,
+    )
 
 
 async def budget_of(sessionmaker: Any, settings: LecternSettings, who: Principal) -> Budget:
@@ -159,11 +201,7 @@ async def require_budget(sessionmaker: Any, settings: LecternSettings, who: Prin
 
 async def refresh_budget_gauge(sessionmaker: Any, settings: LecternSettings) -> None:
     """Set ``lectern_budget_accounts{band}`` from this month's usage."""
-    limit = case(
-        (budgets.c.kind == "guest", settings.budget_guest_tokens),
-        (budgets.c.kind == "tenant", settings.budget_tenant_tokens),
-        else_=settings.budget_user_tokens,
-    )
+    limit = _limit_column(settings)
     band = case(
         (limit == 0, "below_80"),
         (budgets.c.tokens_used >= limit, "spent"),

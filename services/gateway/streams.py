@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,7 @@ from services.gateway.budgets import charge
 from services.gateway.store import events, jobs
 from shared.messaging import PermanentError
 from shared.metrics import JOB_DURATION, JOBS
+from shared.settings import LecternSettings
 
 log = logging.getLogger("lectern.gateway.streams")
 DEFAULT_FINAL_EVENTS = ["course.ready", "job.failed"]
@@ -81,8 +82,15 @@ class EventHub:
 class EventLog:
     """Stores events and reads a job's events back."""
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        settings: LecternSettings,
+        wake_relay: Callable[[], None] = lambda: None,
+    ) -> None:
         self.sessionmaker = sessionmaker
+        self.settings = settings
+        self.wake_relay = wake_relay  # an event put in the outbox goes out at once
 
     async def record(self, body: dict[str, Any]) -> StoredEvent | None:
         """Store one event; None when it was stored before (a redelivery)."""
@@ -122,8 +130,7 @@ class EventLog:
                     job_id=job_id, seq=seq, message_id=message_id, event=name, body=body
                 )
             )
-            if name == "llm.call_completed":
-                await charge(session, body)
+            exhausted = name == "llm.call_completed" and await charge(session, body, self.settings)
             ended = None
             if name in final_events:
                 ended = (
@@ -134,6 +141,8 @@ class EventLog:
                         .returning(func.extract("epoch", func.now() - jobs.c.created_at))
                     )
                 ).scalar()
+        if exhausted:
+            self.wake_relay()
         # counted once committed: a rolled-back attempt is redelivered and counted then
         if seq == 1 and kind == "external":
             JOBS.labels(kind, "started").inc()

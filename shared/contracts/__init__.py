@@ -3,7 +3,7 @@
 Import this package to populate the registry with every message type.
 """
 
-from shared.contracts import assessment, content, course, jobs, planner, prompts
+from shared.contracts import assessment, budgets, content, course, jobs, planner, prompts
 from shared.contracts.base import (
     COMMANDS_EXCHANGE,
     EVENTS_EXCHANGE,
@@ -25,6 +25,7 @@ __all__ = [
     "Message",
     "Payload",
     "assessment",
+    "budgets",
     "content",
     "course",
     "jobs",

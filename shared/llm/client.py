@@ -316,10 +316,13 @@ class LLMClient:
         *,
         service: str,
         on_call_completed: Callable[[LLMCallCompletedPayload], Awaitable[None]] | None = None,
+        before_call: Callable[[], None] | None = None,
     ) -> None:
         self._settings = settings
         self._service = service
         self._on_call_completed = on_call_completed
+        # raises to refuse a call before anything is spent (e.g. a spent token budget)
+        self._before_call = before_call
         self._tracer = trace.get_tracer("lectern.llm")
         self._unpriced: set[str] = set()
 
@@ -512,6 +515,8 @@ class LLMClient:
         check: Callable[[str], _Check] | None,
     ) -> tuple[LLMResult, _Check | None]:
         """One logical call: attempts, retries and fallbacks, then metrics and the event."""
+        if self._before_call is not None:
+            self._before_call()
         with metrics.IN_FLIGHT.labels(self._service, call.task).track_inprogress():
             return await self._invoke_tracked(call, attempt_offset=attempt_offset, check=check)
 

@@ -11,7 +11,14 @@ import httpx
 import pytest
 
 from shared.contracts.llm import LLMCallCompleted, LLMCallCompletedPayload
-from tests.support.client import bearer, guest_token, publish_command, ready_course
+from tests.support.client import (
+    bearer,
+    create_course,
+    guest_token,
+    publish_command,
+    ready_course,
+)
+from tests.support.sse import read_events
 
 pytestmark = pytest.mark.e2e
 
@@ -134,3 +141,32 @@ async def test_a_spent_budget_refuses_new_work_with_a_clear_error(
         upgraded = (await me(client, resp.json()["access_token"]))["budget"]
         assert upgraded["kind"] == "user" and upgraded["used_tokens"] == budget["limit_tokens"]
         assert upgraded["remaining_tokens"] > 0
+
+
+async def test_a_budget_spent_mid_course_stops_further_llm_calls(
+    cluster, db: asyncpg.Connection
+) -> None:  # type: ignore[no-untyped-def]
+    async with httpx.AsyncClient(base_url=cluster.gateway, timeout=60) as client:
+        token = await guest_token(client)
+        budget = (await me(client, token))["budget"]
+        user_id = (await me(client, token))["user_id"]
+        # one token left: the request is accepted, its first LLM call spends the budget
+        await db.execute(
+            "UPDATE gateway.budgets SET tokens_used = $1 WHERE account = $2 AND period = $3",
+            budget["limit_tokens"] - 1,
+            f"user:{user_id}",
+            budget["period"],
+        )
+        accepted = await create_course(client, token, auto_finalize=True)
+        events = await read_events(
+            client, accepted["events_url"], token, until={"course.ready", "job.failed"}
+        )
+        names = [e.event for e in events]
+        assert "budget.exhausted" in names, names
+        assert names[-1] == "job.failed", names
+        assert "token budget spent" in events[-1].data["payload"]["reason"]
+        # the calls made after the announcement are only those already under way
+        calls = names.count("llm.call_completed")
+        full_course = 2 + 3 * 4  # plan, finalise, then 3 per module (the default 4)
+        assert 1 <= calls < full_course, names
+        assert (await me(client, token))["budget"]["remaining_tokens"] == 0
