@@ -30,12 +30,9 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from tests.support.client import create_course, guest_token  # noqa: E402
-from tests.support.infra import reset_database, reset_vhost  # noqa: E402
+from tests.support.infra import fresh_bench_env  # noqa: E402
 from tests.support.processes import make_cluster  # noqa: E402
 from tests.support.sse import read_events  # noqa: E402
-
-PG = os.environ.get("LECTERN_BENCH_PG", "postgres@127.0.0.1:5432")
-DB, VHOST = "lectern_bench", "lectern-bench"
 
 
 async def one_course(base: str) -> dict[str, float]:
@@ -81,19 +78,10 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=int, default=1000)
     args = parser.parse_args()
 
-    from shared.migrate import migrate
-
-    reset_vhost(VHOST)
-    asyncio.run(reset_database(PG, DB))
-    database_url = f"postgresql+asyncpg://{PG}/{DB}"
-    migrate(database_url)
-    env = {
-        "DATABASE_URL": database_url,
-        "AMQP_URL": f"amqp://guest:guest@127.0.0.1:5672/{VHOST}",
-        "LECTERN_ENVIRONMENT": "test",
-        "LECTERN_OFFLINE_LATENCY_MS": str(args.latency_ms),
-        "LECTERN_LOG_LEVEL": "WARNING",
-    }
+    env = fresh_bench_env(
+        os.environ.get("LECTERN_BENCH_PG", "postgres@127.0.0.1:5432"),
+        LECTERN_OFFLINE_LATENCY_MS=str(args.latency_ms),
+    )
     cluster = make_cluster(env, Path(tempfile.mkdtemp(prefix="lectern-bench-")))
     cluster.start()
     try:

@@ -33,3 +33,29 @@ async def reset_database(pg: str, name: str) -> None:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
+
+
+BENCH_DB, BENCH_VHOST = "lectern_bench", "lectern-bench"
+
+
+def fresh_bench_env(pg: str = "postgres@127.0.0.1:5432", **extra: str) -> dict[str, str]:
+    """A fresh, migrated benchmark database and virtual host; the services' environment.
+
+    Synchronous: call it before starting an event loop.
+    """
+    import asyncio
+
+    from shared.migrate import migrate
+
+    reset_vhost(BENCH_VHOST)
+    asyncio.run(reset_database(pg, BENCH_DB))
+    database_url = f"postgresql+asyncpg://{pg}/{BENCH_DB}"
+    migrate(database_url)
+    return {
+        "DATABASE_URL": database_url,
+        "AMQP_URL": f"amqp://guest:guest@127.0.0.1:5672/{BENCH_VHOST}",
+        "LECTERN_ENVIRONMENT": "test",
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "LECTERN_LOG_LEVEL": "WARNING",
+        **extra,
+    }
