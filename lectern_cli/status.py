@@ -24,6 +24,8 @@ EVENT_QUEUES = {
         "planner.on-lesson-written",
         "planner.on-assessment-ready",
         "planner.on-job-failed",
+        "planner.on-source-ingested",
+        "planner.on-source-deleted",
     ),
     "content": (),
     "assessment": ("assessment.on-lesson-written", "assessment.on-lesson-revised"),
@@ -53,8 +55,7 @@ def queue_catalogue() -> list[QueueSpec]:
         durable += [(name, "events") for name in EVENT_QUEUES[service]]
         for name, kind in durable:
             specs.append(QueueSpec(name, service, kind))
-        if service in WORKERS:
-            specs.append(QueueSpec(rpc_queue(service).name, service, "rpc"))
+        specs.append(QueueSpec(rpc_queue(service).name, service, "rpc"))
         for name, _ in durable:
             specs.append(QueueSpec(retry_queue_name(name), service, "retry"))
             specs.append(QueueSpec(dlq_name(name), service, "dlq"))

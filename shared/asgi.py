@@ -38,11 +38,16 @@ def consumers_detached(broker: RabbitBroker) -> list[str]:
 
 
 async def broker_readiness(broker: RabbitBroker) -> str | None:
-    """None when the broker is connected and consumers are attached, else why not."""
-    if not await broker.ping(timeout=2.0):
-        return "broker: not connected"
+    """None when the broker is connected and consumers are attached, else why not.
+
+    Both are named when the connection is down: which queues this process stopped
+    consuming is what an operator looks for during a broker outage.
+    """
+    problems = [] if await broker.ping(timeout=2.0) else ["broker: not connected"]
     missing = consumers_detached(broker)
-    return f"consumers not attached: {', '.join(missing)}" if missing else None
+    if missing:
+        problems.append(f"consumers not attached: {', '.join(missing)}")
+    return "; ".join(problems) or None
 
 
 def database_check(engine: AsyncEngine) -> ReadinessCheck:

@@ -11,9 +11,11 @@ from faststream.rabbit.opentelemetry import RabbitTelemetryMiddleware
 from faststream.rabbit.prometheus import RabbitPrometheusMiddleware
 from prometheus_client import REGISTRY, CollectorRegistry
 
+from shared.frames import tolerate_malformed_frames
 from shared.messaging import retry_middleware
 from shared.settings import LecternSettings
 from shared.telemetry import setup_tracing
+from shared.wire import decode_envelope, parse_delivery
 
 _prometheus: dict[int, RabbitPrometheusMiddleware] = {}
 
@@ -33,6 +35,7 @@ def make_broker(settings: LecternSettings, **kwargs: Any) -> RabbitBroker:
     Publisher confirms are on and a mandatory publish that no queue takes raises
     (FastStream's default ``on_return_raises=False`` would drop it silently).
     """
+    tolerate_malformed_frames()  # a malformed header frame must not close the connection
     provider = setup_tracing(settings.service_name, settings.otlp_endpoint)
     return RabbitBroker(
         settings.amqp_url,
@@ -42,6 +45,7 @@ def make_broker(settings: LecternSettings, **kwargs: Any) -> RabbitBroker:
             on_return_raises=True,
         ),
         app_id=f"lectern-{settings.service_name}",
+        parser=parse_delivery,
         middlewares=[
             RabbitTelemetryMiddleware(tracer_provider=provider),
             _prometheus_middleware(REGISTRY),
@@ -55,8 +59,10 @@ def make_broker(settings: LecternSettings, **kwargs: Any) -> RabbitBroker:
 def durable_router(queue: str, settings: LecternSettings) -> RabbitRouter:
     """A router whose subscribers retry with backoff and dead-letter ``queue``'s messages.
 
-    Errors raised past the retry middleware (the broker itself failing) nack with
-    requeue, never reject: a reject would dead-letter a message that did nothing wrong.
+    Bodies are decoded by :func:`shared.wire.decode_envelope` (a JSON object, or a
+    permanent error naming what is wrong). Errors raised past the retry middleware (the
+    broker itself failing) nack with requeue, never reject: a reject would dead-letter
+    a message that did nothing wrong.
     """
     return RabbitRouter(
         middlewares=[
@@ -65,8 +71,10 @@ def durable_router(queue: str, settings: LecternSettings) -> RabbitRouter:
                 max_attempts=settings.max_attempts,
                 base_delay_ms=settings.retry_base_delay_ms,
                 service=settings.service_name,
+                max_message_bytes=settings.max_message_bytes,
             )
         ],
+        decoder=decode_envelope,
     )
 
 

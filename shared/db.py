@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import Any
 
 from sqlalchemy import (
@@ -26,6 +27,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.exc import DBAPIError, InterfaceError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -36,12 +38,31 @@ from sqlalchemy.ext.asyncio import (
 
 from shared.settings import LecternSettings
 
+log = logging.getLogger("lectern.db")
+
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
     "pk": "pk_%(table_name)s",
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
 }
+
+
+# connection exceptions (class 08), shutting down or starting up (57P01-57P03)
+_UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says PostgreSQL cannot be reached right now (a restart, an
+    outage) rather than that a statement is wrong: waiting and trying again may help."""
+    if isinstance(exc, ConnectionError | TimeoutError):  # refused, reset, timed out
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated or isinstance(exc, InterfaceError):
+            return True
+        state = getattr(exc.orig, "sqlstate", None)
+        return isinstance(state, str) and state.startswith(_UNAVAILABLE_SQLSTATES)
+    return False
 
 
 def make_engine(settings: LecternSettings) -> AsyncEngine:
@@ -201,15 +222,25 @@ class WorkLease:
         t = self.table
         while True:
             await asyncio.sleep(self.lease_s / 3)
-            async with self.sessionmaker() as session, session.begin():
-                await session.execute(
-                    update(t)
-                    .where(
-                        t.c.consumer == self.consumer,
-                        t.c.message_id == self.message_id,
-                        t.c.status == "working",
+            try:
+                async with self.sessionmaker() as session, session.begin():
+                    await session.execute(
+                        update(t)
+                        .where(
+                            t.c.consumer == self.consumer,
+                            t.c.message_id == self.message_id,
+                            t.c.status == "working",
+                        )
+                        .values(lease_until=self._until())
                     )
-                    .values(lease_until=self._until())
+            except Exception as exc:
+                # A database blip must not end the renewals: the lease would run out while
+                # the work goes on, and a redelivery would do (and bill) it a second time.
+                log.warning(
+                    "renewing the lease of %s on %s failed (%s); trying again",
+                    self.message_id,
+                    self.consumer,
+                    type(exc).__name__,
                 )
 
     async def release(self) -> None:

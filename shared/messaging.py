@@ -6,6 +6,11 @@ count attempts ourselves: RabbitMQ 4.3+ no longer counts ``nack`` towards a quor
 queue's delivery limit). After ``max_attempts``, or at once for input that can never
 succeed, it is published to the dead-letter queue with the reason, and a ``job.failed``
 event tells the client why. The original is acked only after that publish is confirmed.
+
+Hostile input gets the same treatment: a body over the size limit, one that is not a
+JSON object, one no handler takes, one whose filter or parser fails, garbage in the
+headers (see :mod:`shared.wire`) — each is dead-lettered at once with a reason, and no
+consumer stops or loops on it.
 """
 
 from __future__ import annotations
@@ -13,27 +18,47 @@ from __future__ import annotations
 import json
 import logging
 import random
-import uuid
 from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 from faststream import BaseMiddleware
+from faststream.exceptions import IgnoredException, SubscriberNotFound
 from faststream.message import StreamMessage
 from pydantic import ValidationError
 
 from shared.contracts.base import Message
-from shared.contracts.jobs import JobFailed, JobFailedPayload
+from shared.contracts.jobs import JobFailed
+from shared.failed_jobs import job_failed_for
 from shared.metrics import DEAD_LETTERS, MESSAGE_RETRIES
 from shared.topology import dead_letter_exchange, events_exchange, retry_queue_name
+from shared.wire import (
+    ATTEMPT_HEADER,
+    DEFAULT_MAX_MESSAGE_BYTES,
+    InvalidBody,
+    attempt_of,
+    check_content_type,
+    clean_text,
+    decode_body,
+    property_text,
+    publishable_headers,
+    read_envelope,
+    size_error,
+)
 
 log = logging.getLogger("lectern.messaging")
 
-ATTEMPT_HEADER = "x-lectern-attempt"
+__all__ = [
+    "ATTEMPT_HEADER",
+    "PermanentError",
+    "RetryMiddleware",
+    "UnknownMessageError",
+    "job_failed_for",
+]
+
 ERROR_HEADER = "x-lectern-error"
 ROUTING_KEY_HEADER = "x-lectern-routing-key"
 FAILED_QUEUE_HEADER = "x-lectern-failed-queue"
-_FAILED_NS = uuid.UUID("0b8f6f0e-8d4e-4a55-9f39-5a8f1c2d7e10")
 
 
 class PermanentError(Exception):
@@ -48,34 +73,45 @@ class UnknownMessageError(PermanentError):
 
 def is_permanent(exc: BaseException) -> bool:
     """True when retrying ``exc`` cannot help (bad input, invalid model output...)."""
-    if isinstance(exc, ValidationError | json.JSONDecodeError | UnicodeDecodeError):
+    if isinstance(exc, ValidationError | json.JSONDecodeError | UnicodeError | RecursionError):
+        return True
+    if _sqlstate(exc).startswith("22"):  # PostgreSQL "data exception": the data is wrong
         return True
     return getattr(exc, "retryable", True) is False
+
+
+def _sqlstate(exc: BaseException) -> str:
+    """The SQLSTATE of a database error (asyncpg, or wrapped by SQLAlchemy), else ''."""
+    for err in (exc, getattr(exc, "orig", None)):
+        state = getattr(err, "sqlstate", None)
+        if isinstance(state, str):
+            return state
+    return ""
 
 
 def message_schema(msg: StreamMessage[Any]) -> str:
     """The message's ``schema`` (from its JSON body), cached on the message.
 
     A body without one is taken as v1 of its routing key, so a minimal publisher
-    that leaves it out still reaches the v1 handler.
+    that leaves it out still reaches the v1 handler. Never raises: it runs in
+    subscriber filters, before the retry middleware can catch anything.
     """
     cached = getattr(msg, "_lectern_schema", None)
     if cached is not None:
         return str(cached)
-    schema = ""
-    try:
-        body = json.loads(msg.body)
-        if isinstance(body, dict) and isinstance(body.get("schema"), str):
-            schema = body["schema"]
-    except (ValueError, UnicodeDecodeError):
-        schema = ""
-    if not schema:
-        rk = (msg.headers or {}).get(ROUTING_KEY_HEADER) or getattr(
-            msg.raw_message, "routing_key", ""
-        )
-        schema = f"{rk}.v1" if rk else ""
+    routing_key = getattr(msg.raw_message, "routing_key", "")
+    schema = _schema_of(msg.body, msg.headers, routing_key)
     msg._lectern_schema = schema  # type: ignore[attr-defined]
     return schema
+
+
+def _schema_of(body: bytes, headers: Any, routing_key: Any) -> str:
+    """The schema a delivery's body names, else v1 of its routing key, else ''."""
+    schema = read_envelope(body or b"").get("schema")
+    if isinstance(schema, str) and schema:
+        return schema
+    rk = (headers or {}).get(ROUTING_KEY_HEADER) or routing_key
+    return f"{rk}.v1" if isinstance(rk, str) and rk else ""
 
 
 def for_schema(cls: type[Message]) -> Callable[[StreamMessage[Any]], bool]:
@@ -90,15 +126,22 @@ def for_schema(cls: type[Message]) -> Callable[[StreamMessage[Any]], bool]:
 
 def _error_text(exc: BaseException) -> str:
     if isinstance(exc, ValidationError):
-        parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:10]]
-        return "invalid message: " + "; ".join(parts)
-    text = str(exc) or type(exc).__name__
-    return f"{type(exc).__name__}: {text}"[:1000]
+        parts = []
+        for e in exc.errors()[:10]:
+            where = ".".join(str(p)[:60] for p in e["loc"]) or "body"
+            parts.append(f"{where}: {e['msg']}")
+        text = "invalid message: " + "; ".join(parts)
+    elif _sqlstate(exc).startswith("22"):
+        first = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        text = f"data the database refuses: {first}"
+    else:
+        text = f"{type(exc).__name__}: {str(exc) or type(exc).__name__}"
+    return clean_text(text, 1000) or type(exc).__name__
 
 
 def backoff_seconds(attempt: int, base_ms: int) -> float:
     """Exponential backoff with jitter for the ``attempt``-th failure (1-based)."""
-    delay = base_ms * (2 ** (attempt - 1)) / 1000
+    delay = base_ms * (2 ** (min(attempt, 30) - 1)) / 1000
     return min(delay * random.uniform(0.8, 1.2), 300.0)
 
 
@@ -115,33 +158,84 @@ class RetryMiddleware(BaseMiddleware):
         service: str,
         max_attempts: int,
         base_delay_ms: int,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     ) -> None:
         super().__init__(msg, context=context)
         self.queue = queue
         self.service = service
         self.max_attempts = max_attempts
         self.base_delay_ms = base_delay_ms
+        self.max_message_bytes = max_message_bytes
+        self._reached_handler = False
 
     async def consume_scope(self, call_next: Any, msg: StreamMessage[Any]) -> Any:
+        self._reached_handler = True
+        # checked before anything parses the body for the handler
+        too_large = size_error(len(msg.body), self.max_message_bytes)
+        if too_large is not None:
+            await self._on_failure(msg.raw_message, too_large)
+            return None
         try:
             return await call_next(msg)
         except Exception as exc:
-            await self._on_failure(msg, exc)
+            await self._on_failure(msg.raw_message, exc)
             return None
 
-    async def _on_failure(self, msg: StreamMessage[Any], exc: Exception) -> None:
+    async def after_processed(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_val: BaseException | None = None,
+        exc_tb: Any = None,
+    ) -> bool | None:
+        """Dead-letter a message that failed before any handler ran.
+
+        FastStream parses the message and runs the subscriber filters outside
+        :meth:`consume_scope`; an error there (or no handler taking the message) would
+        otherwise nack it with requeue, and it would come back forever. Such a message
+        can never be handled: it is dead-lettered at once and the error suppressed.
+        """
+        if (
+            self._reached_handler
+            or not isinstance(exc_val, Exception)
+            or isinstance(exc_val, IgnoredException)
+        ):
+            return False
+        raw = self.msg
+        await self._on_failure(raw, self._rejection(raw, exc_val))
+        return True
+
+    def _rejection(self, raw: Any, exc: Exception) -> Exception:
+        """Why a message no handler took is refused: what is wrong with it first."""
+        body = raw.body or b""
+        too_large = size_error(len(body), self.max_message_bytes)
+        if too_large is not None:
+            return too_large
+        if not isinstance(exc, SubscriberNotFound):
+            return PermanentError(f"unreadable message: {_error_text(exc)}")
+        try:
+            check_content_type(raw.content_type)
+            decode_body(body)
+        except InvalidBody as invalid:
+            return invalid
+        schema = _schema_of(body, raw.headers, raw.routing_key)
+        return UnknownMessageError(f"{self.queue} has no handler for {schema!r}")
+
+    async def _on_failure(self, raw: Any, exc: Exception) -> None:
         broker = self.context.get("broker")
-        raw = msg.raw_message
-        headers = dict(raw.headers or {})
-        attempt = int(headers.get(ATTEMPT_HEADER, 1))
-        headers[ROUTING_KEY_HEADER] = headers.get(ROUTING_KEY_HEADER) or raw.routing_key
+        received = raw.headers or {}
+        headers: dict[str, Any] = publishable_headers(dict(received))
+        attempt = attempt_of(received, self.max_attempts)
+        routing_key = received.get(ROUTING_KEY_HEADER)
+        if not isinstance(routing_key, str) or not routing_key:
+            routing_key = property_text(raw.routing_key) or ""
+        headers[ROUTING_KEY_HEADER] = routing_key
         permanent = is_permanent(exc)
         reason = _error_text(exc)
         common = {
             "persist": True,
-            "content_type": raw.content_type or "application/json",
-            "message_id": raw.message_id,
-            "correlation_id": raw.correlation_id,
+            "content_type": property_text(raw.content_type) or "application/json",
+            "message_id": property_text(raw.message_id),
+            "correlation_id": property_text(raw.correlation_id),
         }
         if not permanent and attempt < self.max_attempts:
             delay = backoff_seconds(attempt, self.base_delay_ms)
@@ -183,7 +277,13 @@ class RetryMiddleware(BaseMiddleware):
             headers=headers,
             **common,
         )
-        failed = job_failed_for(raw.body, reason, retryable=not permanent, attempts=attempt)
+        failed = job_failed_for(
+            raw.body,
+            reason,
+            retryable=not permanent,
+            attempts=attempt,
+            max_bytes=self.max_message_bytes,
+        )
         if failed is not None:
             await broker.publish(
                 failed.to_wire(),
@@ -195,48 +295,13 @@ class RetryMiddleware(BaseMiddleware):
             )
 
 
-def job_failed_for(body: bytes, reason: str, *, retryable: bool, attempts: int) -> JobFailed | None:
-    """The ``job.failed`` event for a dead-lettered body, if a job can be read from it.
-
-    Its message_id derives from the failed message's, so a repeat is deduplicated.
-    """
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    if not isinstance(data, dict):
-        return None
-    job_id = data.get("job_id")
-    if not isinstance(job_id, str) or not job_id or len(job_id) > 200:
-        return None
-    original_id = str(data.get("message_id") or job_id)[:200]
-    payload = data.get("payload") if isinstance(data.get("payload"), dict) else {}
-    course_id = payload.get("course_id") if isinstance(payload.get("course_id"), str) else None
-
-    def _text(key: str) -> str | None:
-        value = data.get(key)
-        return value[:200] if isinstance(value, str) and value else None
-
-    return JobFailed(
-        message_id=str(uuid.uuid5(_FAILED_NS, f"{original_id}:failed")),
-        job_id=job_id,
-        correlation_id=_text("correlation_id") or job_id,
-        causation_id=original_id,
-        tenant_id=_text("tenant_id") or "default",
-        user_id=_text("user_id"),
-        payload=JobFailedPayload(
-            reason=reason,
-            retryable=retryable,
-            failed_schema=_text("schema"),
-            failed_message_id=original_id,
-            attempts=attempts,
-            course_id=course_id,
-        ),
-    )
-
-
 def retry_middleware(
-    queue: str, *, max_attempts: int, base_delay_ms: int, service: str = "lectern"
+    queue: str,
+    *,
+    max_attempts: int,
+    base_delay_ms: int,
+    service: str = "lectern",
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
 ) -> Any:
     """The middleware factory FastStream expects, bound to one queue's settings."""
     return partial(
@@ -245,4 +310,5 @@ def retry_middleware(
         service=service,
         max_attempts=max_attempts,
         base_delay_ms=base_delay_ms,
+        max_message_bytes=max_message_bytes,
     )

@@ -81,3 +81,10 @@ TOKENS_CHARGED = Counter(
     "LLM tokens charged to accounts' budgets, by budget kind.",
     ["budget"],
 )
+
+# -- abuse limits (gateway) ----------------------------------------------------------
+RATE_LIMITED = Counter(
+    "lectern_rate_limited_total",
+    "Requests refused with 429 by a rate limit, by limit (e.g. generate_user, guest_ip).",
+    ["limit"],
+)

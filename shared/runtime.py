@@ -42,6 +42,7 @@ from shared.topology import (
 )
 
 log = logging.getLogger("lectern.runtime")
+BROKER_WAIT_S = 120.0  # how long a starting process waits for RabbitMQ before giving up
 
 
 class Runtime:
@@ -281,6 +282,7 @@ class Runtime:
     async def startup(self) -> None:
         """Connect, start consumers and the relay (for apps that own the broker, e.g. FastAPI)."""
         self._finish_subscribers()
+        await self._wait_for_broker()
         await self.broker.start()
         await self._after_startup()
 
@@ -289,6 +291,27 @@ class Runtime:
         await self._on_shutdown()
         await self.broker.stop()
         await self._after_shutdown()
+
+    async def _wait_for_broker(self) -> None:
+        """Connect to RabbitMQ before starting, retrying while it is unreachable.
+
+        A worker started while the broker is down (a restart, an outage) would otherwise
+        fail to start its consumers yet keep serving ``/healthz``: not ready forever and
+        never restarted. It waits instead, and exits after ``BROKER_WAIT_S`` without one.
+        """
+        deadline = asyncio.get_running_loop().time() + BROKER_WAIT_S
+        delay = 0.5
+        while True:
+            try:
+                await self.broker.connect()
+                return
+            except Exception as exc:
+                if asyncio.get_running_loop().time() + delay > deadline:
+                    log.critical("broker unreachable for %ss; stopping: %s", BROKER_WAIT_S, exc)
+                    raise
+                log.warning("broker unreachable (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     async def _after_startup(self) -> None:
         try:
@@ -330,6 +353,7 @@ class Runtime:
             title=title,
             checks=[self.started_check, database_check(self.engine)],
             logger=logging.getLogger(f"lectern.{self.service}.app"),
+            on_startup=[self._wait_for_broker],
             after_startup=[self._after_startup],
             on_shutdown=[self._on_shutdown],
         )

@@ -17,7 +17,7 @@ from faststream.message import StreamMessage
 
 from shared.contracts.base import Message
 from shared.contracts.jobs import JobChunk, JobChunkPayload
-from shared.messaging import ATTEMPT_HEADER
+from shared.wire import attempt_of, redeliveries_of
 
 PublishChunk = Callable[[JobChunk], Awaitable[Any]]
 
@@ -31,9 +31,8 @@ def delivery_ordinal(msg: StreamMessage[Any] | None) -> int:
     if msg is None:
         return 0
     headers = msg.headers or {}
-    retries = int(headers.get(ATTEMPT_HEADER, 1)) - 1
-    redeliveries = int(headers.get("x-delivery-count", 0) or 0)
-    return max(retries, 0) + redeliveries
+    # headers come from whoever published: garbage counts as a first delivery
+    return attempt_of(headers, 10_000) - 1 + redeliveries_of(headers)
 
 
 class ChunkStreamer:

@@ -56,7 +56,7 @@ def register(runtime: Runtime) -> None:
         event_queue("assessment.on-lesson-written", LessonWritten.routing_key()), events_exchange
     )
 
-    @written
+    @written(filter=for_schema(LessonWritten))
     async def lesson_written(event: LessonWritten) -> None:
         """Write the lesson's quiz and verified exercise; emit assessment.ready."""
         with job_context(event.job_id, event):
@@ -66,7 +66,7 @@ def register(runtime: Runtime) -> None:
         event_queue("assessment.on-lesson-revised", LessonRevised.routing_key()), events_exchange
     )
 
-    @revised
+    @revised(filter=for_schema(LessonRevised))
     async def lesson_revised(event: LessonRevised) -> None:
         """A revised lesson is a new version: write its own quiz and exercise."""
         with job_context(event.job_id, event):

@@ -6,7 +6,7 @@ from typing import Any
 
 from faststream.rabbit import RabbitMessage
 
-from services.content import queries, service
+from services.content import queries, service, source_handlers
 from shared.contracts.content import LessonRevised, LessonWritten, ReviseLesson, WriteLesson
 from shared.messaging import for_schema
 from shared.rpc import not_found, parse_query
@@ -19,8 +19,10 @@ def register(runtime: Runtime) -> None:
     """Attach the content service's subscribers, queries and publishers to ``runtime``."""
     runtime.event_publisher(LessonWritten)
     runtime.event_publisher(LessonRevised)
-    deps = runtime.generation_deps()
     commands = runtime.commands()
+    retriever = source_handlers.register(runtime, commands)
+    # lessons of a course with sources are written from (and cite) their passages
+    deps = service.ContentDeps(**vars(runtime.generation_deps()), retriever=retriever)
 
     @commands(filter=for_schema(WriteLesson))
     async def write_lesson(cmd: WriteLesson, msg: RabbitMessage) -> None:

@@ -14,6 +14,7 @@ from shared.contracts.content import WriteLessonPayload
 from shared.contracts.planner import LearnerProfile
 
 WRITE_LESSON = "content.write_lesson"
+WRITE_GROUNDED_LESSON = "content.write_grounded_lesson"
 REVISE_LESSON = "content.revise_lesson"
 
 # The profile's choices as the phrases the system prompts use (``style``, ``pace``, ``goal``).
@@ -40,15 +41,14 @@ def _flat(text: str) -> str:
 
 
 def _learner(profile: LearnerProfile) -> dict[str, Any]:
-    """The learner's profile as the system prompts' variables."""
-    expectations = profile.expectations.strip()
+    """The learner's profile as the system prompts' variables: choices among fixed options
+    only (the learner's own words, like their expectations, stay in the brief)."""
     return {
         "language": profile.language,
         "level": profile.level,
         "style": _STYLE[profile.style],
         "pace": _PACE[profile.pace],
         "goal": _GOAL[profile.goal_context],
-        "expectations": f'- hopes to: "{_flat(expectations)}"\n' if expectations else "",
     }
 
 
@@ -102,3 +102,16 @@ def revise_variables(
         "lesson": lesson_markdown,
         "feedback": feedback,
     }
+
+
+def write_grounded_variables(brief: WriteLessonPayload, sources: str) -> dict[str, Any]:
+    """Variables of ``content.write_grounded_lesson``: the lesson, from ``sources`` (the
+    passages as :func:`shared.citations.format_passages` lists them)."""
+    return {**write_variables(brief), "sources": sources}
+
+
+def retrieval_query(brief: WriteLessonPayload) -> str:
+    """What to look up in the course's sources for the lesson of ``brief.module``."""
+    module = brief.module
+    parts = [module.title, module.description, *module.learning_objectives]
+    return _flat(". ".join(p for p in parts if p.strip()))[:2000]

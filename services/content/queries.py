@@ -88,6 +88,7 @@ def lesson_json(row: Row[Any]) -> dict[str, Any]:
         "output_tokens": row.output_tokens,
         "latency_ms": row.latency_ms,
         "feedback": row.feedback,
+        "citations": row.citations or [],
         "created_at": row.created_at.isoformat(),
     }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Row
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.content import prompts
 from services.content.queries import latest_by_id, latest_lesson
 from services.content.store import lessons, metadata
+from shared.citations import format_passages, keep_known, resolve
 from shared.contracts.base import Message
 from shared.contracts.content import (
     LessonRevised,
@@ -32,7 +34,15 @@ WRITE_CONSUMER = "content.write_lesson"
 REVISE_CONSUMER = "content.revise_lesson"
 
 
-ContentDeps = GenerationDeps  # what the content service's logic needs
+PASSAGES_PER_LESSON = 6
+
+
+@dataclass
+class ContentDeps(GenerationDeps):
+    """What the content service's logic needs; ``retriever`` finds passages of the
+    course's sources (None: lessons are not grounded)."""
+
+    retriever: Any = None
 
 
 class LessonChangedError(Exception):
@@ -68,6 +78,17 @@ async def write_lesson(cmd: WriteLesson, deps: ContentDeps, *, delivery: int = 0
                 if await claim_message(session, metadata, WRITE_CONSUMER, cmd.message_id):
                     await _announce_written(session, cmd, existing)
         else:
+            passages = await _passages(deps, cmd)
+            grounded = {
+                "task": "write_grounded_lesson",
+                "prompt": prompts.WRITE_GROUNDED_LESSON,
+                "variables": prompts.write_grounded_variables(p, format_passages(passages)),
+            }
+            plain = {
+                "task": "write_lesson",
+                "prompt": prompts.WRITE_LESSON,
+                "variables": prompts.write_variables(p),
+            }
             with LESSONS_IN_FLIGHT.track_inprogress():
                 result = await generate(
                     deps,
@@ -75,14 +96,30 @@ async def write_lesson(cmd: WriteLesson, deps: ContentDeps, *, delivery: int = 0
                     step=f"lesson:{order}",
                     course_id=p.course_id,
                     delivery=delivery,
-                    task="write_lesson",
-                    prompt=prompts.WRITE_LESSON,
-                    variables=prompts.write_variables(p),
                     subject=p.course_id,
+                    **(grounded if passages else plain),
                 )
-            await _store_written(cmd, result, deps)
+            markdown, citations = resolve(result.text, passages) if passages else (result.text, [])
+            await _store_written(cmd, result, deps, markdown, citations)
     deps.wake_relay()
     return True
+
+
+async def _passages(deps: ContentDeps, cmd: WriteLesson) -> list[dict[str, Any]]:
+    """The passages of the course's sources (its owner's) the module's lesson is written
+    from; none when the course has no sources."""
+    retriever = getattr(deps, "retriever", None)
+    if retriever is None:
+        return []
+    p = cmd.payload
+    found = await retriever.search(
+        p.course_id,
+        cmd.tenant_id,
+        cmd.user_id,
+        prompts.retrieval_query(p),
+        k=PASSAGES_PER_LESSON,
+    )
+    return [passage.as_dict() for passage in found]
 
 
 async def _existing_lesson(session: AsyncSession, p: WriteLessonPayload) -> Row[Any] | None:
@@ -113,7 +150,13 @@ def _check_same_lesson(existing: Row[Any], cmd: WriteLesson) -> None:
         )
 
 
-async def _store_written(cmd: WriteLesson, result: Any, deps: ContentDeps) -> None:
+async def _store_written(
+    cmd: WriteLesson,
+    result: Any,
+    deps: ContentDeps,
+    markdown: str,
+    citations: list[dict[str, Any]],
+) -> None:
     """Version 1 of the lesson and its ``lesson.written`` event, in one transaction."""
     p = cmd.payload
     async with deps.sessionmaker() as session, session.begin():
@@ -128,7 +171,8 @@ async def _store_written(cmd: WriteLesson, result: Any, deps: ContentDeps) -> No
                 module_id=p.module.module_id,
                 position=p.module.order,
                 title=p.module.title,
-                markdown=result.text,
+                markdown=markdown,
+                citations=citations or None,
                 tenant_id=cmd.tenant_id,
                 user_id=cmd.user_id,
                 brief=p.model_dump(mode="json"),
@@ -174,6 +218,7 @@ def _payload_fields(row: Row[Any]) -> dict[str, Any]:
         "input_tokens": row.input_tokens,
         "output_tokens": row.output_tokens,
         "profile": row.brief.get("profile"),
+        "citations": row.citations or [],
     }
 
 
@@ -205,13 +250,19 @@ async def revise_lesson(cmd: ReviseLesson, deps: ContentDeps, *, delivery: int =
                 variables=prompts.revise_variables(brief, current.markdown, p.feedback),
                 subject=p.course_id,
             )
-        await _store_revision(cmd, current, result, deps)
+        markdown, citations = keep_known(result.text, current.citations or [])
+        await _store_revision(cmd, current, result, deps, markdown, citations)
     deps.wake_relay()
     return True
 
 
 async def _store_revision(
-    cmd: ReviseLesson, current: Row[Any], result: Any, deps: ContentDeps
+    cmd: ReviseLesson,
+    current: Row[Any],
+    result: Any,
+    deps: ContentDeps,
+    markdown: str,
+    citations: list[dict[str, Any]],
 ) -> None:
     """The next version of the lesson and its ``lesson.revised`` event, in one transaction."""
     p = cmd.payload
@@ -228,7 +279,8 @@ async def _store_revision(
                 module_id=current.module_id,
                 position=current.position,
                 title=current.title,
-                markdown=result.text,
+                markdown=markdown,
+                citations=citations or None,
                 tenant_id=current.tenant_id,
                 user_id=current.user_id,
                 brief=current.brief,
@@ -250,7 +302,8 @@ async def _store_revision(
         payload = {
             **_payload_fields(current),
             "version": version,
-            "markdown": result.text,
+            "markdown": markdown,
+            "citations": citations,
             "model": result.model,
             "input_tokens": result.input_tokens,
             "output_tokens": result.output_tokens,

@@ -8,25 +8,36 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
-from services.gateway import handlers, spa
+from services.gateway import handlers, rate_limits, spa, unavailable
 from services.gateway.budgets import keep_budget_gauge, spent_accounts
 from services.gateway.http_metrics import HttpMetrics
-from services.gateway.routes import assessments, auth, courses, jobs, lessons, prompts
+from services.gateway.inputs import validation_error
+from services.gateway.routes import assessments, auth, courses, jobs, lessons, prompts, sources
 from services.gateway.store import metadata
 from services.gateway.streams import EventHub, EventLog
+from services.gateway.uploads import BodySizeLimitWithUploads
 from shared.asgi import database_check, metrics_response, readiness
 from shared.asyncapi import build_document
 from shared.contracts.assessment import GenerateExercise
 from shared.contracts.budgets import BudgetExhausted
 from shared.contracts.content import ReviseLesson
 from shared.contracts.planner import FinalizeCourse, PlanCourse, RefinePlan
+from shared.contracts.sources import IngestSource
 from shared.metrics import SSE_OPEN_STREAMS
 from shared.runtime import Runtime
 
 runtime = Runtime("gateway", metadata)
-for command in (PlanCourse, RefinePlan, FinalizeCourse, ReviseLesson, GenerateExercise):
+for command in (
+    PlanCourse,
+    RefinePlan,
+    FinalizeCourse,
+    ReviseLesson,
+    GenerateExercise,
+    IngestSource,
+):
     runtime.command_publisher(command)
 runtime.sends_commands_to("planner")
 runtime.sends_commands_to("content")
@@ -46,11 +57,13 @@ async def spent_budgets(body: dict[str, Any]) -> Any:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await runtime.startup()
-    gauge = asyncio.create_task(
-        keep_budget_gauge(runtime.sessionmaker, runtime.settings, every=15.0)
-    )
+    background = [
+        asyncio.create_task(keep_budget_gauge(runtime.sessionmaker, runtime.settings, every=15.0)),
+        asyncio.create_task(rate_limits.keep_tidy(runtime.sessionmaker, every=60.0)),
+    ]
     yield
-    gauge.cancel()
+    for task in background:
+        task.cancel()
     await runtime.shutdown()
 
 
@@ -60,7 +73,14 @@ app = FastAPI(
     description="Plan a course in a chat, then watch it being written (REST + SSE).",
     lifespan=lifespan,
 )
-app.add_middleware(HttpMetrics)
+app.add_middleware(
+    BodySizeLimitWithUploads,  # source uploads may be larger (LECTERN_SOURCE_MAX_BYTES)
+    max_bytes=runtime.settings.max_body_bytes,
+    upload_max_bytes=runtime.settings.source_max_bytes,
+)
+app.add_middleware(HttpMetrics)  # outermost: refused bodies are counted too
+app.add_exception_handler(RequestValidationError, validation_error)
+unavailable.install(app)  # the database away (a restart): 503, not 500
 SSE_OPEN_STREAMS.set_function(lambda: hub.open_streams)
 app.state.runtime = runtime
 app.state.settings = runtime.settings
@@ -69,6 +89,7 @@ app.state.event_log = event_log
 app.include_router(auth.router)
 app.include_router(courses.router)
 app.include_router(lessons.router)
+app.include_router(sources.router)
 app.include_router(assessments.router)
 app.include_router(prompts.router)
 app.include_router(prompts.admin)

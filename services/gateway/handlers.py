@@ -28,7 +28,7 @@ def register(runtime: Runtime, event_log: EventLog, hub: EventHub) -> None:
     @log_sub
     async def store_event(body: dict[str, Any]) -> None:
         """Store an event once (by message_id) with its per-job sequence number."""
-        stored = await event_log.record(body)
+        stored = await event_log.record_in_order(body)
         if stored is not None:
             await live_out.publish(stored.to_wire())
 

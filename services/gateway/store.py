@@ -1,8 +1,8 @@
-"""The gateway's tables (schema ``gateway``): users, jobs, the event log and budgets."""
+"""The gateway's tables (schema ``gateway``): users, jobs, the event log, budgets, rate limits."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, DateTime, String, Table, func
+from sqlalchemy import BigInteger, Boolean, Column, DateTime, Integer, String, Table, func
 from sqlalchemy.dialects.postgresql import JSONB
 
 from shared.db import service_metadata
@@ -58,4 +58,15 @@ budgets = Table(
     Column("kind", String(20), nullable=False),
     Column("tokens_used", BigInteger, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# requests counted per rate limit, subject (hashed) and fixed window; a row goes once
+# its window has passed (expires_at)
+rate_limits = Table(
+    "rate_limits",
+    metadata,
+    Column("key", String(120), primary_key=True),
+    Column("window_start", BigInteger, primary_key=True),
+    Column("hits", Integer, nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
 )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.gateway.budgets import charge
 from services.gateway.store import events, jobs
+from shared.db import database_unavailable
 from shared.messaging import PermanentError
 from shared.metrics import JOB_DURATION, JOBS
 from shared.settings import LecternSettings
@@ -77,6 +79,9 @@ class EventHub:
     @property
     def open_streams(self) -> int:
         return sum(len(w) for w in self._watchers.values())
+
+
+DATABASE_PATIENCE_S = 120.0
 
 
 class EventLog:
@@ -151,6 +156,32 @@ class EventLog:
             JOBS.labels(kind, outcome).inc()
             JOB_DURATION.labels(kind, outcome).observe(max(0.0, float(ended)))
         return StoredEvent(job_id=str(job_id), seq=seq, event=name, body=body)
+
+    async def record_in_order(
+        self, body: dict[str, Any], *, patience: float = DATABASE_PATIENCE_S
+    ) -> StoredEvent | None:
+        """:meth:`record`, waiting out a database outage in place (up to ``patience`` s).
+
+        The log takes one event at a time in queue order. A failed event handed to the
+        retry queue would come back behind later ones (chunks out of order, a
+        ``course.ready`` before its last lesson) and be dead-lettered, gone from the
+        log, after a few seconds of outage; holding it here keeps the queue waiting.
+        """
+        deadline = time.monotonic() + patience
+        delay = 0.2
+        while True:
+            try:
+                return await self.record(body)
+            except Exception as exc:
+                if not database_unavailable(exc) or time.monotonic() + delay > deadline:
+                    raise
+                log.warning(
+                    "event log: database unavailable (%s), retrying in %.1fs",
+                    type(exc).__name__,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     async def since(self, job_id: str, after_seq: int, limit: int = 1000) -> list[StoredEvent]:
         """The job's events with seq > ``after_seq``, in order."""

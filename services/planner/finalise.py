@@ -7,6 +7,7 @@ content service writes the lessons in parallel.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -54,6 +55,14 @@ class CourseDraft(BaseModel):
     modules: list[ModuleDraft] = Field(min_length=1, max_length=30, description="In order.")
 
 
+_MARKER = re.compile(r"\s?\[S\d{1,3}\]")
+
+
+def _uncited(text: str) -> str:
+    """A module's text without the plan's [S<n>] markers: a lesson numbers its own."""
+    return _MARKER.sub("", text).strip()
+
+
 def module_specs(course_id: str, draft: CourseDraft) -> list[ModuleSpec]:
     """The draft's modules in order, numbered from 1, with stable ids."""
     ordered = sorted(enumerate(draft.modules), key=lambda item: (item[1].order, item[0]))
@@ -61,10 +70,10 @@ def module_specs(course_id: str, draft: CourseDraft) -> list[ModuleSpec]:
         ModuleSpec(
             module_id=derived_id(course_id, "module", str(position)),
             order=position,
-            title=m.title.strip(),
-            description=m.description.strip(),
-            learning_objectives=[o.strip() for o in m.learning_objectives if o.strip()]
-            or [f"Explain the key ideas of {m.title.strip()}"],
+            title=_uncited(m.title),
+            description=_uncited(m.description),
+            learning_objectives=[_uncited(o) for o in m.learning_objectives if _uncited(o)]
+            or [f"Explain the key ideas of {_uncited(m.title)}"],
             estimated_hours=m.estimated_hours,
         )
         for position, (_, m) in enumerate(ordered, start=1)
@@ -94,8 +103,14 @@ def estimate(specs: list[ModuleSpec], llm: Any) -> GenerationEstimate:
     )
 
 
-async def finalize_course(cmd: FinalizeCourse, deps: PlannerDeps, *, delivery: int = 0) -> bool:
-    """Turn the latest plan into modules and ask for every lesson at once."""
+async def finalize_course(
+    cmd: FinalizeCourse, deps: PlannerDeps, *, delivery: int = 0, max_modules: int = 30
+) -> bool:
+    """Turn the latest plan into modules and ask for every lesson at once.
+
+    A plan of more than ``max_modules`` modules (``LECTERN_MAX_MODULES``) is refused:
+    the job fails saying so, and the course stays in planning to be refined.
+    """
     consumer = "planner.finalize_course"
     course_id = cmd.payload.course_id
     async with WorkLease(deps.sessionmaker, metadata, consumer, cmd.message_id) as ours:
@@ -120,6 +135,12 @@ async def finalize_course(cmd: FinalizeCourse, deps: PlannerDeps, *, delivery: i
             variables=prompts.finalise_variables(profile, plan),
             subject=course_id,
         )
+        if len(draft.modules) > max_modules:
+            raise PermanentError(
+                f"the plan has {len(draft.modules)} modules and a course may have at most "
+                f"{max_modules} (LECTERN_MAX_MODULES): ask in the chat for fewer, longer "
+                "modules, then finalise again"
+            )
         specs = module_specs(course_id, draft)
         title = (draft.title or "").strip() or course.title or profile.topic
         async with deps.sessionmaker() as session, session.begin():

@@ -9,14 +9,16 @@ publishes nothing new).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.planner import chat, prompts
+from services.planner import chat, grounding, prompts
 from services.planner.store import chat_messages, courses, metadata
+from shared.citations import format_passages
 from shared.contracts.planner import (
     FinalizeCourse,
     FinalizeCoursePayload,
@@ -27,12 +29,12 @@ from shared.contracts.planner import (
     RefinePlan,
 )
 from shared.db import WorkLease, claim_message
-from shared.generation import GenerationDeps, complete, generate
+from shared.generation import complete, generate
 from shared.ids import derived_id
 from shared.messaging import PermanentError
 from shared.outbox import enqueue
 
-PlannerDeps = GenerationDeps  # what the planner's logic needs
+PlannerDeps = grounding.PlannerDeps  # what the planner's logic needs
 
 
 # ------------------------------------------------------------------ plan a course
@@ -55,17 +57,29 @@ async def plan_course(cmd: PlanCourse, deps: PlannerDeps, *, delivery: int = 0) 
             )
             if existing.first() is not None:
                 raise PermanentError(f"course {p.course_id} already exists; choose a new course_id")
+        given = await grounding.passages(deps, cmd, p.course_id, prompts.plan_query(p))
+        how = {
+            "task": "welcome_plan",
+            "prompt": prompts.WELCOME_PLAN,
+            "variables": prompts.welcome_variables(p),
+        }
+        if given:  # the author's materials shape the plan
+            how = {
+                "task": "grounded_welcome_plan",
+                "prompt": prompts.GROUNDED_WELCOME_PLAN,
+                "variables": prompts.grounded_welcome_variables(p, format_passages(given)),
+            }
         result = await generate(
             deps,
             cmd,
             step="welcome_plan",
             course_id=p.course_id,
             delivery=delivery,
-            task="welcome_plan",
-            prompt=prompts.WELCOME_PLAN,
-            variables=prompts.welcome_variables(p),
             subject=p.course_id,
+            **how,
         )
+        if given:
+            result = replace(result, text=grounding.cite(result.text, given))
         await _store_plan(cmd, result, deps, consumer)
     deps.wake_relay()
     return True
@@ -200,22 +214,36 @@ async def refine_plan(cmd: RefinePlan, deps: PlannerDeps, *, delivery: int = 0) 
         history = chat.plan_history(turns, summary)
         if history.to_summarise:
             summary = await _summarise(cmd, deps, course_id, summary, history.to_summarise)
+        chat_parts = (
+            profile,
+            summary.text if summary else None,
+            [t.as_message() for t in history.recent],
+            cmd.payload.text,
+        )
+        query = prompts.plan_query(profile, cmd.payload.text)
+        given = await grounding.passages(deps, cmd, course_id, query)
+        how = {
+            "task": "refine_plan",
+            "prompt": prompts.REFINE_PLAN,
+            "variables": prompts.refine_variables(*chat_parts),
+        }
+        if given:
+            how = {
+                "task": "grounded_refine_plan",
+                "prompt": prompts.GROUNDED_REFINE_PLAN,
+                "variables": prompts.grounded_refine_variables(*chat_parts, format_passages(given)),
+            }
         result = await generate(
             deps,
             cmd,
             step="refine_plan",
             course_id=course_id,
             delivery=delivery,
-            task="refine_plan",
-            prompt=prompts.REFINE_PLAN,
-            variables=prompts.refine_variables(
-                profile,
-                summary.text if summary else None,
-                [t.as_message() for t in history.recent],
-                cmd.payload.text,
-            ),
             subject=course_id,
+            **how,
         )
+        if given:
+            result = replace(result, text=grounding.cite(result.text, given))
         async with deps.sessionmaker() as session, session.begin():
             if not await claim_message(session, metadata, consumer, cmd.message_id):
                 return False

@@ -89,3 +89,17 @@ modules = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     UniqueConstraint("course_id", "position", name="modules_course_position"),
 )
+
+# the course sources content has ingested (from source.ingested / source.deleted): a
+# course with any is planned from retrieved passages of them
+course_sources = Table(
+    "course_sources",
+    metadata,
+    Column("source_id", String(200), primary_key=True),
+    Column("course_id", String(200), nullable=False, index=True),
+    Column("tenant_id", String(200), nullable=False),
+    Column("user_id", String(200)),
+    Column("filename", String(300), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)

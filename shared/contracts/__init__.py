@@ -3,7 +3,16 @@
 Import this package to populate the registry with every message type.
 """
 
-from shared.contracts import assessment, budgets, content, course, jobs, planner, prompts
+from shared.contracts import (
+    assessment,
+    budgets,
+    content,
+    course,
+    jobs,
+    planner,
+    prompts,
+    sources,
+)
 from shared.contracts.base import (
     COMMANDS_EXCHANGE,
     EVENTS_EXCHANGE,
@@ -32,4 +41,5 @@ __all__ = [
     "new_id",
     "planner",
     "prompts",
+    "sources",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from shared.contracts.base import Message, Payload
 from shared.contracts.course import ModuleSpec
@@ -47,6 +47,18 @@ class ReviseLesson(Message):
     payload: ReviseLessonPayload
 
 
+class Citation(BaseModel):
+    """A passage of the author's sources a lesson cites with ``[S<n>]`` in its text."""
+
+    marker: str = Field(description="The marker in the text, e.g. S1.", examples=["S1"])
+    source_id: str = Field(description="The cited source.")
+    filename: str = Field(description="The source's file name.", examples=["notes.md"])
+    page: int | None = Field(None, description="Page of a PDF, from 1.")
+    section: str = Field("", description="Heading path of the passage ('A > B'), if any.")
+    chunk_id: str = Field(description="The cited passage (chunk).")
+    quote: str = Field(description="The start of the passage, for display.")
+
+
 class LessonWrittenPayload(Payload):
     course_id: str = Field(description="Course of the lesson.", examples=["c-1"])
     module_id: str = Field(description="Module the lesson is for.")
@@ -61,6 +73,10 @@ class LessonWrittenPayload(Payload):
     profile: LearnerProfile | None = Field(
         None,
         description="The learner the lesson was written for, so its assessment fits them too.",
+    )
+    citations: list[Citation] = Field(
+        default_factory=list,
+        description="Passages of the course's sources the lesson cites (empty without sources).",
     )
 
 

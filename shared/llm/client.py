@@ -138,12 +138,36 @@ class _Check:
     quality: dict[str, Any] = field(default_factory=dict)
 
 
+class IncompleteStreamError(ConnectionError):
+    """The provider ended a stream without saying it had finished (no finish reason).
+
+    A connection closed cleanly mid-answer (a proxy or a provider giving up) looks like
+    a normal end to the HTTP client; the text is then a truncated answer. Retryable.
+    """
+
+
 class _CallbackError(Exception):
     """Wraps an exception raised by ``on_delta`` so it is not taken for a provider error."""
 
     def __init__(self, original: BaseException) -> None:
         super().__init__(str(original))
         self.original = original
+
+
+def _ended_unfinished(response: Any) -> bool:
+    """Whether a finished litellm stream never got a finish reason from the provider.
+
+    litellm's stream wrapper makes up ``finish_reason="stop"`` for its last chunk either
+    way; what the provider really sent is on the wrapper (``received_finish_reason``,
+    or ``intermittent_finish_reason`` for providers that send it before the end). A
+    response without these attributes (not a litellm stream) is taken as finished.
+    """
+    if not hasattr(response, "received_finish_reason"):
+        return False
+    return (
+        response.received_finish_reason is None
+        and getattr(response, "intermittent_finish_reason", None) is None
+    )
 
 
 def is_offline(model: str) -> bool:
@@ -731,6 +755,11 @@ class LLMClient:
             if aclose is not None:
                 with suppress(Exception):
                     await aclose()
+        if _ended_unfinished(response):
+            raise IncompleteStreamError(
+                f"{model}: the stream ended after {sum(map(len, parts))} characters without "
+                "a finish reason (cut mid-way)"
+            )
         text = "".join(parts)
         input_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
         output_tokens = int(getattr(usage, "completion_tokens", 0) or 0)

@@ -59,6 +59,12 @@ _PROFILE: Var = (
     "The learner profile as key: value lines (topic, level, duration_hours, expectations, "
     "style, pace, goal_context, language).",
 )
+_SOURCES: Var = (
+    "string",
+    "The retrieved passages, each '[S<n>] file, page — section' then its text, separated "
+    "by blank lines.",
+)
+
 _LANGUAGE: Var = ("string", "The learner's language, e.g. en or de.")
 _DURATION: Var = ("string", "Hours the course should take, as the learner gave them (e.g. 10.0).")
 
@@ -90,7 +96,61 @@ module of the plan, in order, each with a title, a one-paragraph description, tw
 five concrete learning objectives (verbs a learner can be checked on) and estimated
 hours. Keep the plan's titles. Optionally give the course a short title."""
 
+_PLAN_GROUNDING = """
+The learner has given their own course materials: a user message lists passages from them
+after "=== SOURCES ===", each with a marker such as [S1]. Build the modules around what
+these materials cover, in their order where it makes sense, and end each module's sentence
+with the markers of the passages it draws on. Cite only the markers given; a module the
+materials do not cover gets no marker."""
+
 _PLANNER = [
+    _template(
+        "planner.grounded_welcome_plan",
+        "grounded_welcome_plan",
+        "The first course plan, built from passages of the learner's own sources.",
+        [
+            ("system", _WELCOME_SYSTEM + "\n" + _PLAN_GROUNDING),
+            ("user", "{profile}\n=== SOURCES ===\n{sources}"),
+        ],
+        {
+            "language": _LANGUAGE,
+            "duration_hours": _DURATION,
+            "pace": ("string", "intensive, moderate or relaxed."),
+            "level": ("string", "beginner, intermediate or advanced."),
+            "style": ("string", "theory, practice or mixed."),
+            "profile": _PROFILE,
+            "sources": _SOURCES,
+        },
+    ),
+    _template(
+        "planner.grounded_refine_plan",
+        "grounded_refine_plan",
+        "The updated plan in the planning chat, built from passages of the learner's sources.",
+        [
+            ("system", _REFINE_SYSTEM + "\n" + _PLAN_GROUNDING),
+            ("user", "{profile}"),
+            _placeholder("summary"),
+            _placeholder("history"),
+            ("user", "Passages from my course materials:\n=== SOURCES ===\n{sources}"),
+            ("user", "{request}"),
+        ],
+        {
+            "duration_hours": _DURATION,
+            "language": _LANGUAGE,
+            "profile": _PROFILE,
+            "summary": (
+                "messages",
+                "Empty, or one user message: 'Summary of the earlier conversation:' and the "
+                "summary of the turns older than the history.",
+            ),
+            "history": (
+                "messages",
+                "The recent turns of the chat verbatim, oldest first (the latest plan among them).",
+            ),
+            "request": ("string", "The learner's newest message."),
+            "sources": _SOURCES,
+        },
+    ),
     _template(
         "planner.welcome_plan",
         "welcome_plan",
@@ -178,12 +238,14 @@ _FORMAT_RULES = """Format: markdown only, no preamble.
 - End with "## Summary" and then "## Knowledge check": 3 to 5 numbered questions, each
   followed on the next line by its answer as "*Answer:* ..."."""
 
+# Only the learner's choices among fixed options reach a system prompt; their own words
+# (topic, expectations, messages, feedback, answers) are data in the user messages.
 _LEARNER = """The learner:
 - level: {level}
 - learning {goal}
 - prefers {style}
 - pace: {pace}
-{expectations}"""
+"""
 
 _WRITE_SYSTEM = (
     """You are Lectern, an expert teacher writing one lesson of a personalised course.
@@ -210,25 +272,44 @@ feedback, keeping what already works. Write in the learner's language ({language
 After the knowledge check add "## Revision notes": a short list of what changed and why."""
 )
 
+_GROUNDING = """
+The user message ends with passages from the author's own course materials, after the line
+"=== SOURCES ===", each introduced by a marker such as [S1] and where it comes from. Teach
+from these passages: every sentence that states what a passage says ends with that passage's
+marker, e.g. "The loop runs one task at a time [S2]." Cite only the markers given, and only
+for what the passage actually says. Anything you add that the passages do not support goes
+in a section "## Beyond your sources", without markers."""
+
 _LEARNER_VARIABLES: dict[str, Var] = {
     "language": _LANGUAGE,
     "level": ("string", "beginner, intermediate or advanced."),
     "goal": ("string", "Why the learner learns, as a phrase ('for work: tie ideas to ...')."),
     "style": ("string", "What the learner prefers, as a phrase ('hands-on examples ...')."),
     "pace": ("string", "How fast to go, as a phrase ('steady: one idea at a time ...')."),
-    "expectations": (
-        "string",
-        "Empty, or the line '- hopes to: \"...\"' (with its newline) quoting the learner.",
-    ),
 }
 _BRIEF: Var = (
     "string",
     "The module as key: value lines (title, course_topic, course_title, module_order, "
-    "description, learning_objectives, estimated_hours, the learner's profile, then the "
-    "course outline).",
+    "description, learning_objectives, estimated_hours, the learner's profile with their "
+    "expectations, then the course outline).",
 )
 
 _CONTENT = [
+    _template(
+        "content.write_grounded_lesson",
+        "write_grounded_lesson",
+        "One lesson written from passages of the course's own sources, citing them as [S<n>].",
+        [
+            ("system", _WRITE_SYSTEM + "\n" + _GROUNDING),
+            ("user", "{brief}\n=== SOURCES ===\n{sources}"),
+        ],
+        {
+            **_LEARNER_VARIABLES,
+            "hours": ("number", "The module's estimated hours of study."),
+            "brief": _BRIEF,
+            "sources": _SOURCES,
+        },
+    ),
     _template(
         "content.write_lesson",
         "write_lesson",

@@ -22,7 +22,10 @@ Tasks and their output:
   reference_solution, tests, hints}``;
 - ``grade_answer``: JSON ``{score, feedback}``; ``recommendation``: JSON
   ``{action, reason}`` (action is ``review``, ``practice`` or ``advance``);
-- ``revise_lesson``: the lesson plus ``## Revision notes``.
+- ``revise_lesson``: the lesson plus ``## Revision notes``;
+- ``write_grounded_lesson``, ``grounded_welcome_plan``, ``grounded_refine_plan``: the
+  same from passages of the course's sources, citing them as ``[S<n>]``
+  (:mod:`shared.llm.offline_grounded`).
 
 Any other task gets a JSON instance of the schema when the system message
 carries one (see :data:`JSON_SCHEMA_HEADER`), else a short echo.
@@ -923,6 +926,22 @@ _TEXT_TASKS: dict[str, Callable[[list[dict[str, Any]]], str]] = {
     "write_lesson": lambda msgs: write_lesson(parse_lesson_brief(_last(msgs, "user"))),
     "revise_lesson": revise_lesson,
 }
+
+
+def _grounded(name: str) -> Callable[[list[dict[str, Any]]], str]:
+    """A grounded task (``offline_grounded`` imports this module: import it late)."""
+
+    def run(messages: list[dict[str, Any]]) -> str:
+        from shared.llm import offline_grounded
+
+        return str(getattr(offline_grounded, name)(messages))
+
+    return run
+
+
+for _task in ("write_grounded_lesson", "grounded_welcome_plan", "grounded_refine_plan"):
+    _TEXT_TASKS[_task] = _grounded(_task)
+
 _JSON_TASKS: dict[str, Callable[[list[dict[str, Any]]], dict[str, Any]]] = {
     "finalise_modules": finalise_modules,
     "quiz": quiz,

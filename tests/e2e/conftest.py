@@ -10,6 +10,8 @@ from tests.conftest import DATABASE_URL
 from tests.support.otlp import OtlpReceiver
 from tests.support.processes import Cluster, make_cluster
 
+PER_IP_LIMITS = ("GENERATE", "GRADE", "GUEST", "AUTH")
+
 
 @pytest.fixture(scope="session")
 def otlp() -> Iterator[OtlpReceiver]:
@@ -31,6 +33,10 @@ def cluster(
         "LECTERN_RETRY_BASE_DELAY_MS": "100",
         "LECTERN_OFFLINE_LATENCY_MS": "400",
         "LECTERN_ADMIN_EMAILS": '["admin@lectern.test"]',
+        # every test calls from 127.0.0.1: per-address limits would count the whole suite
+        # as one client (per-user limits stay at their defaults; test_rate_limits.py runs
+        # its own gateway with low limits)
+        **{f"LECTERN_RATE_LIMIT_{name}_IP": "1000000/hour" for name in PER_IP_LIMITS},
         "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint,
         "OTEL_BSP_SCHEDULE_DELAY": "200",  # export spans within 0.2 s
         "OTEL_BSP_MAX_QUEUE_SIZE": "200000",  # never drop a span of a busy test

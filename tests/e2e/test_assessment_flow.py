@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from tests.support.client import bearer, guest_token, ready_course
+from tests.support.isolation import assert_hidden
 from tests.support.processes import Cluster
 from tests.support.sse import read_events
 
@@ -84,7 +85,10 @@ async def test_take_a_course_quiz_exercise_and_recommendation(
         for status, code in [*HOSTILE.items(), ("blocked", SOCKET)]:
             resp = await client.post(url, json={"code": code}, headers=auth)
             assert resp.status_code == 201, resp.text
-            assert resp.json()["status"] == status, (status, resp.json())
+            # a loop on a machine busy with other work may meet the wall clock before
+            # its CPU limit: stopped either way (tests/assessment/test_sandbox.py pins each)
+            allowed = {"cpu_limit", "timeout"} if status == "cpu_limit" else {status}
+            assert resp.json()["status"] in allowed, (status, resp.json())
             assert resp.json()["reason"]
         solution = await db.fetchval(
             "SELECT reference_solution FROM assessment.exercises WHERE exercise_id = $1",
@@ -112,18 +116,34 @@ async def test_take_a_course_quiz_exercise_and_recommendation(
         assert more[-1].event == "exercise.ready", more[-1].data
         assert more[-1].data["payload"]["exercise"]["difficulty"] == "harder"
 
-        # nobody else can read or answer any of it
+        # nobody else can read or answer any of it, nor tell it exists (tests/e2e/test_isolation.py
+        # has the course, lesson and job calls)
         other = bearer(await guest_token(client))
-        for method, path, body in (
-            ("GET", f"/v1/courses/{course_id}/lessons/1/assessment", None),
-            ("GET", f"/v1/quizzes/{quiz['quiz_id']}", None),
-            ("POST", f"/v1/quizzes/{quiz['quiz_id']}/attempts", {"answers": answers}),
-            ("GET", f"/v1/exercises/{exercise['exercise_id']}", None),
-            ("POST", url, {"code": solution}),
-            ("GET", f"/v1/courses/{course_id}/recommendation", None),
+        quiz_id, exercise_id, job_id = (
+            quiz["quiz_id"],
+            exercise["exercise_id"],
+            more[0].data["job_id"],
+        )
+        for method, path, real, body in (
+            ("GET", f"/v1/courses/{course_id}/lessons/1/assessment", course_id, None),
+            ("GET", f"/v1/quizzes/{quiz_id}", quiz_id, None),
+            ("POST", f"/v1/quizzes/{quiz_id}/attempts", quiz_id, {"answers": answers}),
+            ("GET", f"/v1/exercises/{exercise_id}", exercise_id, None),
+            ("POST", url, exercise_id, {"code": solution}),
+            (
+                "POST",
+                f"/v1/courses/{course_id}/lessons/1/exercises",
+                course_id,
+                {"difficulty": "easier"},
+            ),
+            ("GET", f"/v1/courses/{course_id}/recommendation", course_id, None),
+            ("GET", f"/v1/jobs/{job_id}", job_id, None),
+            ("GET", f"/v1/jobs/{job_id}/events", job_id, None),
+            ("POST", f"/v1/jobs/{job_id}/stream-token", job_id, None),
         ):
-            resp = await client.request(method, path, json=body, headers=other)
-            assert resp.status_code == 404, (path, resp.text)
+            await assert_hidden(
+                client, method, path, headers=other, real=real, missing="not-there", body=body
+            )
 
     stored = await db.fetch(
         "SELECT status FROM assessment.submissions WHERE course_id = $1", course_id

@@ -7,7 +7,9 @@ in the same process, so no control endpoint is needed):
 
 - ``rate_limit_times``: answer 429 with ``Retry-After`` that many times first;
 - ``fail_models``: models that always answer 500;
-- ``reply``: the text streamed back (``invalid_json`` replaces it with broken JSON).
+- ``reply``: the text streamed back (``invalid_json`` replaces it with broken JSON);
+- ``cut_clean_times``: that many streams first end cleanly half-way, with no finish
+  reason and no ``[DONE]`` (a connection closed mid-answer, as a proxy may).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class FakeBehaviour:
     rate_limit_times: int = 0
     retry_after: str = "1"
     fail_models: set[str] = field(default_factory=set)
+    cut_clean_times: int = 0
     requests: list[dict[str, Any]] = field(default_factory=list)
     request_times: list[float] = field(default_factory=list)
 
@@ -51,6 +54,7 @@ class FakeBehaviour:
         self.rate_limit_times = 0
         self.retry_after = "1"
         self.fail_models = set()
+        self.cut_clean_times = 0
         self.requests.clear()
         self.request_times.clear()
 
@@ -112,11 +116,15 @@ def build_app(behaviour: FakeBehaviour) -> Starlette:
             )
 
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        cut = behaviour.cut_clean_times > 0
+        behaviour.cut_clean_times -= 1 if cut else 0
 
         async def events() -> AsyncIterator[str]:
             words = text.split(" ")
             pieces = [" ".join(words[i : i + 3]) for i in range(0, len(words), 3)]
             for i, piece in enumerate(pieces):
+                if cut and i == len(pieces) // 2:
+                    return  # the body ends cleanly: no finish reason, no [DONE]
                 content = piece if i == 0 else " " + piece
                 delta: dict[str, Any] = {"content": content}
                 if i == 0:

@@ -3,6 +3,11 @@
 ``legacy_prompts.json`` holds the messages the services' hand-built prompts produced
 for these inputs before the prompts became templates (captured once, from the code
 of commit f2b5a96). Each case names the template, the call and its arguments.
+
+Two deliberate changes since, both for the learner's words being data
+(``tests/unit/test_prompt_injection.py``): the expectations left the lesson prompts'
+system message (they were quoted there as ``- hopes to: "..."``; the brief in the user
+message carries them), and the planner's profile lines are flattened to one line each.
 """
 
 from __future__ import annotations

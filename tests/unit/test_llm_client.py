@@ -462,6 +462,27 @@ async def test_provider_rate_limit_honours_retry_after(fake: FakeOpenAIServer) -
     assert recorder.payloads[0].attempts == 2 and recorder.payloads[0].status == "ok"
 
 
+async def test_a_stream_ended_without_finish_reason_is_retried(fake: FakeOpenAIServer) -> None:
+    # a connection closed cleanly mid-answer must not be taken for the whole answer
+    fake.behaviour.cut_clean_times = 1
+    recorder = Recorder()
+    client = make_client("t-cut", recorder, **provider_settings(fake, llm_max_retries=2))
+    result = await client.stream(
+        task="write_lesson",
+        messages=messages("x"),
+        prompt_name="p",
+        prompt_version="1",
+        on_delta=recorder.on_delta,
+        on_attempt=recorder.on_attempt,
+    )
+    assert result.text == DEFAULT_REPLY and result.attempts == 2
+    assert recorder.attempts == [1, 2]  # the streamed half is void: attempt 2 starts over
+    assert len(fake.behaviour.requests) == 2
+    errors = sample("lectern_llm_errors_total", service="t-cut", task="write_lesson",
+                    kind="provider_error")  # fmt: skip
+    assert errors == 1
+
+
 async def test_provider_falls_back_after_persistent_errors(fake: FakeOpenAIServer) -> None:
     fake.behaviour.fail_models = {"test-model"}
     recorder = Recorder()

@@ -171,10 +171,13 @@ def test_inconsistent_templates_are_rejected(
 
 TASKS = {
     "planner.welcome_plan": "welcome_plan",
+    "planner.grounded_welcome_plan": "grounded_welcome_plan",
     "planner.refine_plan": "refine_plan",
+    "planner.grounded_refine_plan": "grounded_refine_plan",
     "planner.summarise_chat": "summarise_chat",
     "planner.finalise_modules": "finalise_modules",
     "content.write_lesson": "write_lesson",
+    "content.write_grounded_lesson": "write_grounded_lesson",
     "content.revise_lesson": "revise_lesson",
     "assessment.quiz": "quiz",
     "assessment.coding_exercise": "coding_exercise",
@@ -267,9 +270,17 @@ PROMPT_NAMES = {
 }
 
 
+# templates that came after the move to templates: no hand-built prompt to match
+SINCE_TEMPLATES = {
+    "planner.grounded_welcome_plan",
+    "planner.grounded_refine_plan",
+    "content.write_grounded_lesson",
+}
+
+
 def test_every_template_is_checked_against_the_prompts_before_templates() -> None:
     assert set(LEGACY) == set(CASES)
-    assert {name for name, _, _ in CASES.values()} == set(LIBRARY)
+    assert {name for name, _, _ in CASES.values()} == set(LIBRARY) - SINCE_TEMPLATES
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

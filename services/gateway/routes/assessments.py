@@ -6,38 +6,34 @@ an LLM call, code takes a sandbox run, so these queries get a longer RPC timeout
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Request, status
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, HTTPException, Request, status
+from pydantic import Field
 
 from services.gateway.auth import CurrentPrincipal
 from services.gateway.budgets import require_budget
 from services.gateway.commands import Accepted, ask, envelope, submit
-from services.gateway.routes.courses import CourseId
+from services.gateway.inputs import CourseId, Input, ResourceId
+from services.gateway.rate_limits import GENERATE, GRADE, limit
 from services.gateway.routes.lessons import LessonNumber
 from shared.contracts.assessment import GenerateExercise, GenerateExercisePayload
 from shared.contracts.base import new_id
 
 router = APIRouter(tags=["assessments"])
 GRADING_TIMEOUT_S = 90.0
-ResourceId = Annotated[str, Path(min_length=1, max_length=200)]
 
 
-class Answer(BaseModel):
+class Answer(Input):
     """One answer: ``choice`` for a multiple-choice question, ``text`` for an open one."""
-
-    model_config = ConfigDict(extra="forbid")
 
     question_id: str = Field(min_length=1, max_length=20, examples=["q1"])
     choice: int | None = Field(None, ge=0, le=20, description="Index of the option, from 0.")
     text: str | None = Field(None, max_length=4000, description="Answer to an open question.")
 
 
-class AttemptBody(BaseModel):
+class AttemptBody(Input):
     """Answers to a quiz; questions left out score 0."""
-
-    model_config = ConfigDict(extra="forbid")
 
     answers: list[Answer] = Field(
         min_length=1,
@@ -46,18 +42,14 @@ class AttemptBody(BaseModel):
     )
 
 
-class SubmissionBody(BaseModel):
+class SubmissionBody(Input):
     """Code for an exercise; it runs in the sandbox against the visible and hidden tests."""
-
-    model_config = ConfigDict(extra="forbid")
 
     code: str = Field(min_length=1, max_length=50_000, description="The solution's source.")
 
 
-class ExerciseRequest(BaseModel):
+class ExerciseRequest(Input):
     """Which way the next exercise should go."""
-
-    model_config = ConfigDict(extra="forbid")
 
     difficulty: Literal["easier", "harder"] = Field(examples=["harder"])
 
@@ -87,6 +79,7 @@ async def attempt_quiz(
     quiz_id: ResourceId, body: AttemptBody, request: Request, who: CurrentPrincipal
 ) -> Any:
     """Grade answers: choices at once, open answers by the model against the rubric."""
+    await limit(request, GRADE, who)
     await require_budget(request.app.state.runtime.sessionmaker, request.app.state.settings, who)
     attempt_id = new_id()
     return await ask(
@@ -113,6 +106,7 @@ async def submit_code(
     exercise_id: ResourceId, body: SubmissionBody, request: Request, who: CurrentPrincipal
 ) -> Any:
     """Run the exercise's visible and hidden tests on the code; per-test results."""
+    await limit(request, GRADE, who)
     return await ask(
         request,
         "assessment",
@@ -138,6 +132,7 @@ async def request_exercise(
     who: CurrentPrincipal,
 ) -> Accepted:
     """Write and verify an easier or harder exercise for lesson ``n`` (streams as a job)."""
+    await limit(request, GENERATE, who)
     assessment = await ask(
         request, "assessment", "get_lesson_assessment", course_id=course_id, order=n, **_who(who)
     )

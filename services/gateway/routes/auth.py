@@ -14,13 +14,22 @@ from typing import Annotated, Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import APIRouter, Depends, HTTPException, Request, status
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 
-from services.gateway.auth import CurrentPrincipal, Principal, issue_token, verify_token
+from services.gateway.auth import (
+    CurrentPrincipal,
+    Principal,
+    bearer_token,
+    issue_token,
+    token_ttl_s,
+    verify_token,
+)
 from services.gateway.budgets import Budget, budget_of
+from services.gateway.inputs import Input
+from services.gateway.rate_limits import AUTH, GUEST, limit, limit_login
 from services.gateway.store import users
 from shared.contracts.base import new_id
 
@@ -37,11 +46,13 @@ class TokenOut(BaseModel):
     token_type: str = Field("bearer", description="Always 'bearer'.")
     user_id: str = Field(description="The user the token is for.")
     is_guest: bool = Field(description="Whether the user is a guest.")
+    expires_in: int = Field(description="Seconds the token is valid (a guest's is shorter).")
 
 
 @router.post("/guest", status_code=status.HTTP_201_CREATED, response_model=TokenOut)
 async def guest(request: Request) -> TokenOut:
     """Start as a guest: a new user and a token for it."""
+    await limit(request, GUEST)
     principal = Principal(user_id=new_id(), tenant_id="default", role="learner", is_guest=True)
     async with request.app.state.runtime.sessionmaker() as session, session.begin():
         await session.execute(
@@ -52,14 +63,11 @@ async def guest(request: Request) -> TokenOut:
                 role=principal.role,
             )
         )
-    token = issue_token(request.app.state.settings.jwt_secret, principal)
-    return TokenOut(access_token=token, user_id=principal.user_id, is_guest=True)
+    return _token(request, principal)
 
 
-class Credentials(BaseModel):
+class Credentials(Input):
     """An email and a password."""
-
-    model_config = ConfigDict(extra="forbid")
 
     email: str = Field(max_length=320, examples=["ada@example.org"])
     password: str = Field(min_length=8, max_length=1024, description="At least 8 characters.")
@@ -82,10 +90,8 @@ class Me(BaseModel):
 
 
 async def _optional_principal(request: Request) -> Principal | None:
-    header = request.headers.get("authorization", "")
-    if not header.lower().startswith("bearer "):
-        return None
-    return verify_token(request.app.state.settings.jwt_secret, header[7:].strip())
+    token = bearer_token(request)
+    return None if token is None else verify_token(request.app.state.settings.jwt_secret, token)
 
 
 def _account_token(request: Request, row: Any) -> TokenOut:
@@ -97,8 +103,14 @@ def _account_token(request: Request, row: Any) -> TokenOut:
 
 
 def _token(request: Request, principal: Principal) -> TokenOut:
-    token = issue_token(request.app.state.settings.jwt_secret, principal)
-    return TokenOut(access_token=token, user_id=principal.user_id, is_guest=principal.is_guest)
+    settings = request.app.state.settings
+    ttl = token_ttl_s(settings, principal)
+    return TokenOut(
+        access_token=issue_token(settings.jwt_secret, principal, ttl),
+        user_id=principal.user_id,
+        is_guest=principal.is_guest,
+        expires_in=int(ttl),
+    )
 
 
 @router.post("/register", status_code=status.HTTP_201_CREATED, response_model=TokenOut)
@@ -108,6 +120,7 @@ async def register(
     caller: Annotated[Principal | None, Depends(_optional_principal)],
 ) -> TokenOut:
     """Create an account; called with a guest's token, the guest becomes the account."""
+    await limit(request, AUTH)
     password_hash = await asyncio.to_thread(_hasher.hash, body.password)
     sessionmaker = request.app.state.runtime.sessionmaker
     admins = {e.strip().lower() for e in request.app.state.settings.admin_emails}
@@ -151,6 +164,8 @@ async def register(
 @router.post("/login", response_model=TokenOut)
 async def login(body: Credentials, request: Request) -> TokenOut:
     """A token for an account."""
+    await limit(request, AUTH)
+    await limit_login(request, body.email)
     async with request.app.state.runtime.sessionmaker() as session:
         row = (await session.execute(select(users).where(users.c.email == body.email))).first()
     stored = row.password_hash if row is not None and row.password_hash else _DUMMY_HASH

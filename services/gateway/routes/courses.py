@@ -5,15 +5,17 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from pydantic import ConfigDict, Field
+from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
 from services.gateway import export, lms
 from services.gateway.auth import CurrentPrincipal, Principal
 from services.gateway.commands import Accepted, ask, envelope, submit
+from services.gateway.inputs import CourseId, Input
+from services.gateway.rate_limits import GENERATE, limit
 from services.gateway.store import events, jobs
 from shared.contracts.base import new_id
 from shared.contracts.planner import (
@@ -27,10 +29,10 @@ from shared.contracts.planner import (
 )
 
 router = APIRouter(prefix="/v1/courses", tags=["courses"])
-CourseId = Annotated[str, Path(min_length=1, max_length=200)]
+__all__ = ["CourseId", "router"]
 
 
-class CreateCourse(LearnerProfile):
+class CreateCourse(Input, LearnerProfile):
     """A learner profile; unknown fields are refused so a typo is not silently ignored."""
 
     model_config = ConfigDict(extra="forbid")
@@ -40,10 +42,8 @@ class CreateCourse(LearnerProfile):
     )
 
 
-class ChatMessage(BaseModel):
+class ChatMessage(Input):
     """The learner's next message in the planning chat."""
-
-    model_config = ConfigDict(extra="forbid")
 
     text: str = Field(
         min_length=1,
@@ -85,6 +85,26 @@ async def _being_planned(request: Request, who: Principal, course_id: str) -> bo
         return row.first() is not None
 
 
+async def _require_room_in_chat(request: Request, who: Principal, course_id: str) -> None:
+    """409 when the chat already has its most learner messages (those on their way too)."""
+    most = request.app.state.settings.max_chat_messages
+    async with request.app.state.runtime.sessionmaker() as session:
+        sent = await session.scalar(
+            select(func.count()).where(
+                jobs.c.course_id == course_id,
+                jobs.c.user_id == who.user_id,
+                jobs.c.kind == "refine_plan",
+                jobs.c.status != "failed",
+            )
+        )
+    if (sent or 0) >= most:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            detail=f"the planning chat of course {course_id} is full: at most {most} messages "
+            "(LECTERN_MAX_CHAT_MESSAGES); finalise the plan, or start a new course",
+        )
+
+
 def _require_planning(course: dict[str, Any], action: str) -> None:
     if course["status"] != "planning":
         raise HTTPException(
@@ -101,6 +121,7 @@ async def create_course(body: CreateCourse, request: Request, who: CurrentPrinci
     With ``auto_finalize`` the job runs on to finalisation and every lesson, and its
     stream ends with ``course.ready``.
     """
+    await limit(request, GENERATE, who)
     command = PlanCourse(
         **envelope(who), payload=PlanCoursePayload(course_id=new_id(), **body.model_dump())
     )
@@ -161,8 +182,13 @@ async def get_course(course_id: CourseId, request: Request, who: CurrentPrincipa
 async def post_message(
     course_id: CourseId, body: ChatMessage, request: Request, who: CurrentPrincipal
 ) -> Accepted:
-    """Refine the plan: the planner answers in the same chat with an updated plan."""
+    """Refine the plan: the planner answers in the same chat with an updated plan.
+
+    A chat takes at most ``LECTERN_MAX_CHAT_MESSAGES`` learner messages (409 after that).
+    """
+    await limit(request, GENERATE, who)
     _require_planning(await _course(request, who, course_id), "refined")
+    await _require_room_in_chat(request, who, course_id)
     command = RefinePlan(
         **envelope(who), payload=RefinePlanPayload(course_id=course_id, text=body.text)
     )
@@ -182,6 +208,7 @@ async def finalize(course_id: CourseId, request: Request, who: CurrentPrincipal)
     The job streams ``course.plan_finalized`` (with a cost estimate), each lesson as
     it is written, ``course.progress`` and finally ``course.ready``.
     """
+    await limit(request, GENERATE, who)
     _require_planning(await _course(request, who, course_id), "finalised")
     command = FinalizeCourse(**envelope(who), payload=FinalizeCoursePayload(course_id=course_id))
     return await submit(

@@ -1,4 +1,9 @@
-"""``/v1/jobs``: a job's status and its event stream (SSE with Last-Event-ID resume)."""
+"""``/v1/jobs``: a job's status and its event stream (SSE with Last-Event-ID resume).
+
+The stream takes the bearer token in the ``Authorization`` header, or, for an
+EventSource (which cannot set headers), a short-lived stream token of that job as
+``?access_token=`` (``POST /v1/jobs/{job_id}/stream-token``).
+"""
 
 from __future__ import annotations
 
@@ -6,17 +11,25 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Path, Request, status
-from pydantic import BaseModel
+from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, status
+from pydantic import AfterValidator, BaseModel, Field
 from sqlalchemy import select
 from sse_starlette.sse import EventSourceResponse
 
-from services.gateway.auth import CurrentPrincipal, Principal
+from services.gateway.auth import (
+    CurrentPrincipal,
+    Principal,
+    bearer_token,
+    issue_stream_token,
+    verify_stream_token,
+    verify_token,
+)
+from services.gateway.inputs import PG_BIGINT_MAX, check_id
 from services.gateway.store import jobs
 from services.gateway.streams import job_stream
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
-JobId = Annotated[str, Path(min_length=1, max_length=200)]
+JobId = Annotated[str, Path(min_length=1, max_length=200), AfterValidator(check_id)]
 
 
 class JobOut(BaseModel):
@@ -59,11 +72,51 @@ def _parse_last_event_id(value: str | None) -> int:
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             detail="Last-Event-ID must be the integer id of an event this stream sent",
         ) from exc
-    if seq < 0:
+    if seq < 0 or seq > PG_BIGINT_MAX:
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, detail="Last-Event-ID must not be negative"
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail="Last-Event-ID must be the integer id of an event this stream sent "
+            f"(0 to {PG_BIGINT_MAX})",
         )
     return seq
+
+
+class StreamToken(BaseModel):
+    token: str = Field(description="Opens this job's event stream: ?access_token=<token>.")
+    expires_in: int = Field(description="Seconds until it can no longer open the stream.")
+
+
+@router.post("/{job_id}/stream-token", response_model=StreamToken)
+async def stream_token(job_id: JobId, request: Request, who: CurrentPrincipal) -> StreamToken:
+    """A short-lived token that opens this job's event stream and nothing else.
+
+    For EventSource, which cannot send an ``Authorization`` header: pass it as
+    ``GET /v1/jobs/{job_id}/events?access_token=...`` instead of the bearer token, which
+    would otherwise end up in URLs (and logs). It is checked when the stream opens;
+    an open stream is not cut when it expires.
+    """
+    await _own_job(request, job_id, who)
+    settings = request.app.state.settings
+    ttl = int(settings.stream_token_ttl_s)
+    token = issue_stream_token(settings.jwt_secret, who.user_id, job_id, ttl)
+    return StreamToken(token=token, expires_in=ttl)
+
+
+async def _stream_caller(request: Request, job_id: str, access_token: str | None) -> Principal:
+    """Whoever opens the stream: the bearer of the header, or of this job's stream token."""
+    secret = request.app.state.settings.jwt_secret
+    token = bearer_token(request)
+    if token:
+        return verify_token(secret, token)
+    if access_token:
+        user_id = verify_stream_token(secret, access_token, job_id)
+        return Principal(user_id=user_id, tenant_id="", role="", is_guest=False)
+    raise HTTPException(
+        status.HTTP_401_UNAUTHORIZED,
+        detail="missing token: send Authorization: Bearer, or ?access_token= with a stream "
+        "token from POST /v1/jobs/{job_id}/stream-token",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
 
 
 @router.get(
@@ -74,14 +127,22 @@ def _parse_last_event_id(value: str | None) -> int:
 async def job_events(
     job_id: JobId,
     request: Request,
-    who: CurrentPrincipal,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+    access_token: Annotated[
+        str | None,
+        Query(
+            max_length=2000,
+            description="A stream token of this job (POST /v1/jobs/{job_id}/stream-token), "
+            "for EventSource, which cannot send the Authorization header.",
+        ),
+    ] = None,
 ) -> EventSourceResponse:
     """The job's events as Server-Sent Events, each with ``id:`` (its sequence number).
 
     Reconnect with ``Last-Event-ID`` to get only what was missed. The stream ends
     after the job's final event.
     """
+    who = await _stream_caller(request, job_id, access_token)
     after = _parse_last_event_id(last_event_id)
     row = await _own_job(request, job_id, who)
     state = request.app.state

@@ -5,21 +5,20 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from services.gateway.auth import CurrentPrincipal
 from services.gateway.commands import Accepted, ask, envelope, submit
-from services.gateway.routes.courses import CourseId
+from services.gateway.inputs import PG_INT_MAX, CourseId, Input
+from services.gateway.rate_limits import GENERATE, limit
 from shared.contracts.content import ReviseLesson, ReviseLessonPayload
 
 router = APIRouter(prefix="/v1/courses", tags=["lessons"])
 LessonNumber = Annotated[int, Path(ge=1, le=100, description="Module position, from 1.")]
 
 
-class Feedback(BaseModel):
+class Feedback(Input):
     """What the learner wants changed in a lesson."""
-
-    model_config = ConfigDict(extra="forbid")
 
     feedback: str = Field(
         min_length=1,
@@ -35,7 +34,9 @@ async def get_lesson(
     n: LessonNumber,
     request: Request,
     who: CurrentPrincipal,
-    version: Annotated[int | None, Query(ge=1, description="A past version.")] = None,
+    version: Annotated[
+        int | None, Query(ge=1, le=PG_INT_MAX, description="A past version.")
+    ] = None,
 ) -> Any:
     """Lesson ``n`` of the course (the latest version unless ``version`` is given)."""
     body: dict[str, Any] = {"user_id": who.user_id, "course_id": course_id, "order": n}
@@ -53,6 +54,7 @@ async def revise_lesson(
     course_id: CourseId, n: LessonNumber, body: Feedback, request: Request, who: CurrentPrincipal
 ) -> Accepted:
     """Rewrite lesson ``n`` from feedback; the previous version is kept."""
+    await limit(request, GENERATE, who)
     await ask(request, "content", "get_lesson", user_id=who.user_id, course_id=course_id, order=n)
     command = ReviseLesson(
         **envelope(who),

@@ -5,11 +5,18 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 from sqlalchemy import select
 
 from services.gateway.auth import AdminPrincipal, CurrentPrincipal
 from services.gateway.commands import ask
+from services.gateway.inputs import (
+    PG_INT_MAX,
+    Input,
+    OptionalSearchText,
+    SearchText,
+    check_id,
+)
 from services.gateway.store import jobs
 from shared.llm.templates import ModelConfig, TemplateMessage, Variable
 
@@ -17,12 +24,12 @@ router = APIRouter(tags=["prompts"])
 admin = APIRouter(prefix="/v1/admin", tags=["prompt administration"])
 PromptName = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[a-z][a-z0-9_.-]*$")]
 Label = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_-]{0,99}$")]
+Version = Annotated[int, Field(ge=1, le=PG_INT_MAX)]
+ExperimentId = Annotated[str, Path(min_length=1, max_length=200), AfterValidator(check_id)]
 
 
-class NewVersion(BaseModel):
+class NewVersion(Input):
     """A new immutable version: messages, typed variables, model configuration, a note."""
-
-    model_config = ConfigDict(extra="forbid")
 
     # the template's own models: malformed messages, variables or settings are a 422 here
     messages: list[TemplateMessage] = Field(min_length=1, max_length=50)
@@ -33,39 +40,29 @@ class NewVersion(BaseModel):
     description: str = Field("", max_length=1000)
 
 
-class LabelMove(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    version: int = Field(ge=1)
+class LabelMove(Input):
+    version: Version
 
 
-class Arm(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    version: int = Field(ge=1)
+class Arm(Input):
+    version: Version
     weight: float = Field(gt=0, le=1000)
 
 
-class NewExperiment(BaseModel):
+class NewExperiment(Input):
     """Split a label between versions; each course keeps the version it was assigned."""
-
-    model_config = ConfigDict(extra="forbid")
 
     label: str = Field("production", pattern=r"^[a-z][a-z0-9_-]{0,99}$")
     arms: list[Arm] = Field(min_length=2, max_length=10)
     note: str = Field("", max_length=2000)
 
 
-class StopBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    promote: int | None = Field(None, ge=1, description="Move the label to this arm's version.")
+class StopBody(Input):
+    promote: Version | None = Field(None, description="Move the label to this arm's version.")
 
 
 @admin.get("/prompts")
-async def list_templates(
-    request: Request, who: AdminPrincipal, search: Annotated[str, Query(max_length=200)] = ""
-) -> Any:
+async def list_templates(request: Request, who: AdminPrincipal, search: SearchText = "") -> Any:
     """Templates (search by name, task, description) with their labels."""
     return await ask(request, "prompts", "list_templates", search=search)
 
@@ -79,7 +76,7 @@ async def get_template(name: PromptName, request: Request, who: AdminPrincipal) 
 @admin.get("/prompts/{name}/versions/{version}")
 async def get_version(
     name: PromptName,
-    version: Annotated[int, Path(ge=1)],
+    version: Annotated[int, Path(ge=1, le=PG_INT_MAX)],
     request: Request,
     who: AdminPrincipal,
 ) -> Any:
@@ -91,8 +88,8 @@ async def diff(
     name: PromptName,
     request: Request,
     who: AdminPrincipal,
-    a: Annotated[int, Query(ge=1)],
-    b: Annotated[int, Query(ge=1)],
+    a: Annotated[int, Query(ge=1, le=PG_INT_MAX)],
+    b: Annotated[int, Query(ge=1, le=PG_INT_MAX)],
 ) -> Any:
     """A unified diff between versions ``a`` and ``b``."""
     return await ask(request, "prompts", "diff", name=name, a=a, b=b)
@@ -143,7 +140,7 @@ async def start_experiment(
 
 @admin.post("/experiments/{experiment_id}/stop")
 async def stop_experiment(
-    experiment_id: Annotated[str, Path(max_length=200)],
+    experiment_id: ExperimentId,
     request: Request,
     who: AdminPrincipal,
     body: StopBody | None = None,
@@ -160,7 +157,7 @@ async def stop_experiment(
 
 @admin.get("/experiments/{experiment_id}")
 async def experiment_report(
-    experiment_id: Annotated[str, Path(max_length=200)], request: Request, who: AdminPrincipal
+    experiment_id: ExperimentId, request: Request, who: AdminPrincipal
 ) -> Any:
     """The arms side by side with counts and p-values."""
     return await ask(request, "prompts", "experiment_report", experiment_id=experiment_id)
@@ -170,16 +167,14 @@ async def experiment_report(
 async def analytics(
     request: Request,
     who: AdminPrincipal,
-    name: Annotated[str | None, Query(max_length=200)] = None,
+    name: OptionalSearchText = None,
 ) -> Any:
     """Per template version and model: calls, errors, latency, tokens, cost, quality."""
     return await ask(request, "prompts", "analytics", name=name)
 
 
-class Feedback(BaseModel):
+class Feedback(Input):
     """A rating of what a job produced, or of one lesson."""
-
-    model_config = ConfigDict(extra="forbid")
 
     job_id: str | None = Field(None, max_length=200)
     lesson_id: str | None = Field(None, max_length=200)

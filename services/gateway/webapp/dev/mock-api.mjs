@@ -173,6 +173,14 @@ async function api(req, res, url) {
   if (!user) return send(res, 401, { detail: "missing bearer token: get one from POST /v1/auth/guest" });
   if (path === "/v1/auth/me") return send(res, 200, user);
 
+  const streamToken = /^\/v1\/jobs\/([^/]+)\/stream-token$/.exec(path);
+  if (streamToken && method === "POST") {
+    if (!jobs.has(streamToken[1])) return send(res, 404, { detail: "job not found" });
+    const token = id("stream"); // the real one opens that job's stream only, for 120 s
+    tokens.set(token, user);
+    return send(res, 200, { token, expires_in: 120 });
+  }
+
   const jobEvents = /^\/v1\/jobs\/([^/]+)\/events$/.exec(path);
   if (jobEvents) {
     const job = jobs.get(jobEvents[1]);

@@ -143,8 +143,10 @@ export async function apiRaw(path: string, options: RequestOptions = {}): Promis
   const headers: Record<string, string> = { Accept: "application/json", ...options.headers };
   const token = getToken();
   if (token) headers.Authorization = `Bearer ${token}`;
-  let body: string | undefined;
-  if (options.body !== undefined) {
+  let body: string | FormData | undefined;
+  if (options.body instanceof FormData) {
+    body = options.body; // a file upload: the browser writes the multipart boundary
+  } else if (options.body !== undefined) {
     headers["Content-Type"] = "application/json";
     body = JSON.stringify(options.body);
   }
@@ -182,9 +184,21 @@ export async function api<T>(path: string, options: RequestOptions = {}): Promis
   return (text ? JSON.parse(text) : null) as T;
 }
 
-/** ``events_url`` with the token as a query parameter (EventSource cannot send headers). */
+/** ``events_url`` with a stream token as a query parameter (EventSource cannot send headers). */
 export function withAccessToken(url: string, token: string | null): string {
   if (!token) return url;
   const sep = url.includes("?") ? "&" : "?";
   return `${url}${sep}access_token=${encodeURIComponent(token)}`;
+}
+
+/**
+ * A short-lived token that opens one job's event stream and nothing else, so the
+ * long-lived bearer token never goes into a URL (where proxies and logs keep it).
+ */
+export async function streamToken(jobId: string): Promise<string> {
+  const out = await api<{ token: string; expires_in: number }>(
+    `/v1/jobs/${encodeURIComponent(jobId)}/stream-token`,
+    { method: "POST" },
+  );
+  return out.token;
 }

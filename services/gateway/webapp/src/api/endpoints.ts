@@ -16,6 +16,8 @@ import type {
   PromptTemplate,
   QuizAnswer,
   Recommendation,
+  Source,
+  SourceAccepted,
   SubmissionResult,
   TokenOut,
 } from "./types";
@@ -45,6 +47,18 @@ export const courses = {
     apiRaw(`/v1/courses/${enc(id)}/export?format=${format}`, {
       headers: { Accept: format === "html" ? "text/html" : "text/markdown" },
     }),
+};
+
+export const sources = {
+  list: (id: string, signal?: AbortSignal) =>
+    api<{ course_id: string; sources: Source[] }>(`/v1/courses/${enc(id)}/sources`, { signal }),
+  upload: (id: string, file: File) => {
+    const form = new FormData();
+    form.append("file", file);
+    return api<SourceAccepted>(`/v1/courses/${enc(id)}/sources`, { method: "POST", body: form });
+  },
+  remove: (id: string, sourceId: string) =>
+    api<null>(`/v1/courses/${enc(id)}/sources/${enc(sourceId)}`, { method: "DELETE" }),
 };
 
 export const lessons = {

@@ -5,6 +5,7 @@ export interface TokenOut {
   user_id: string;
   is_guest: boolean;
   token_type?: string;
+  expires_in?: number;
 }
 
 export interface Me {
@@ -116,6 +117,39 @@ export interface LessonVersionInfo {
   feedback: string | null;
 }
 
+/** A file of the course's own materials (``GET /v1/courses/{id}/sources``). */
+export interface Source {
+  source_id: string;
+  filename: string;
+  kind: "markdown" | "text" | "html" | "pdf" | string;
+  size_bytes: number;
+  revision: number;
+  chunks: number;
+  pages: number | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface SourceAccepted {
+  course_id: string;
+  job_id: string;
+  events_url: string;
+  source_id: string;
+  filename: string;
+  replaced: boolean;
+}
+
+/** A passage of the course's own sources a lesson cites as [S<n>] in its text. */
+export interface Citation {
+  marker: string;
+  source_id: string;
+  filename: string;
+  page: number | null;
+  section: string;
+  chunk_id: string;
+  quote: string;
+}
+
 export interface Lesson {
   lesson_id: string;
   order: number;
@@ -123,6 +157,7 @@ export interface Lesson {
   title: string;
   markdown: string;
   versions: LessonVersionInfo[];
+  citations?: Citation[];
 }
 
 export interface QuizQuestion {

@@ -41,6 +41,31 @@ describe("markdown rendering", () => {
     expect(container.querySelector("h1")?.textContent).toBe("Lesson");
   });
 
+  it("drops dangerous link schemes however they are disguised", () => {
+    const disguised = [
+      "[a](JaVaScRiPt:alert(1))",
+      "[b](&#106;avascript:alert(2))",
+      "[c](&#x6A;avascript&#58;alert(3))",
+      "[d](vbscript:msgbox(4))",
+      "[e](data:text/html;base64,PHNjcmlwdD4=)",
+      "[f](file:///etc/passwd)",
+      "[g](<javascript:alert(5)>)",
+      "<javascript:alert(6)>",
+      "![h](javascript:alert(7))",
+      "![i](data:image/svg+xml;base64,PHN2Zz4=)",
+      "[ok](https://example.org/)",
+    ].join("\n\n");
+    const div = document.createElement("div");
+    div.innerHTML = renderMarkdown(disguised);
+    const urls = Array.from(div.querySelectorAll("[href],[src]")).map(
+      (el) => el.getAttribute("href") ?? el.getAttribute("src") ?? "",
+    );
+    expect(urls).toEqual(["https://example.org/"]);
+    for (const el of div.querySelectorAll("*")) {
+      for (const attr of Array.from(el.attributes)) expect(attr.name).not.toMatch(/^on/i);
+    }
+  });
+
   it("highlights fenced code by language, escaping it", () => {
     const html = renderMarkdown("```python\ndef greet(name):\n    return f\"<b>{name}</b>\"\n```");
     const div = document.createElement("div");

@@ -65,7 +65,7 @@ describe("CoursePage", () => {
     renderAt({ job: { job_id: "j1", events_url: "/v1/jobs/j1/events", kind: "plan_course" } });
     await waitFor(() => expect(MockEventSource.instances).toHaveLength(1));
     const plan = MockEventSource.latest();
-    expect(plan.url).toBe("/v1/jobs/j1/events?access_token=t");
+    expect(plan.url).toBe("/v1/jobs/j1/events?access_token=stream-j1"); // never the bearer token
 
     act(() => {
       plan.emit("job.chunk", 1, { step: "welcome_plan", text: "# Your ", attempt: 1, index: 0 });

@@ -15,6 +15,7 @@ import { jobToFollow, type AcceptedJob } from "../stream/useJob";
 import { useJobStream, type JobRef, type StreamedEvent } from "../stream/useJobStream";
 import { GenerationView } from "./GenerationView";
 import { PlanningView } from "./PlanningView";
+import { SourcesPanel } from "./SourcesPanel";
 
 const PLAN_JOBS = new Set(["plan_course", "refine_plan"]);
 const COURSE_JOBS = new Set(["plan_course", "refine_plan", "finalize"]);
@@ -249,14 +250,17 @@ export function CoursePage() {
       )}
 
       {status === "planning" ? (
-        <PlanningView
-          {...shared}
-          planJobRunning={planJobRunning}
-          busy={busy}
-          pendingMessage={pendingMessage}
-          onSend={sendMessage}
-          onFinalize={finalize}
-        />
+        <>
+          <PlanningView
+            {...shared}
+            planJobRunning={planJobRunning}
+            busy={busy}
+            pendingMessage={pendingMessage}
+            onSend={sendMessage}
+            onFinalize={finalize}
+          />
+          {course && <SourcesPanel courseId={id} />}
+        </>
       ) : (
         <GenerationView {...shared} courseId={id} status={status} />
       )}

@@ -75,6 +75,64 @@ describe("LessonPage", () => {
   });
 });
 
+describe("LessonPage citations", () => {
+  beforeEach(() => {
+    installEventSource();
+    setToken("t");
+  });
+
+  it("lists the passages of the course's sources the lesson cites", async () => {
+    const cited: Lesson = {
+      ...v1,
+      markdown: "# Coroutines\n\nThe loop runs one task at a time [S1].",
+      citations: [
+        {
+          marker: "S1",
+          source_id: "s1",
+          filename: "guide.pdf",
+          page: 3,
+          section: "Guide > The event loop",
+          chunk_id: "c1",
+          quote: "The event loop runs one task at a time.",
+        },
+      ],
+    };
+    mockFetch((url) => {
+      if (url === "/v1/courses/c1/lessons/1") return json(cited);
+      if (url === "/v1/courses/c1") return json({ course_id: "c1", title: "Asyncio", modules: [{}], jobs: [], chat: [] });
+      return undefined;
+    });
+    render(
+      <MemoryRouter initialEntries={["/courses/c1/lessons/1"]}>
+        <Routes>
+          <Route path="/courses/:id/lessons/:n" element={<LessonPage />} />
+        </Routes>
+      </MemoryRouter>,
+    );
+    const [citation] = await screen.findAllByTestId("citation");
+    expect(citation).toHaveTextContent("[S1] guide.pdf, p. 3 — Guide > The event loop");
+    expect(citation).toHaveTextContent("The event loop runs one task at a time.");
+    expect(screen.getByTestId("lesson-body")).toHaveTextContent("one task at a time [S1]");
+  });
+
+  it("shows no sources panel for a lesson without citations", async () => {
+    mockFetch((url) => {
+      if (url === "/v1/courses/c1/lessons/1") return json(v1);
+      if (url === "/v1/courses/c1") return json({ course_id: "c1", title: "Asyncio", modules: [{}], jobs: [], chat: [] });
+      return undefined;
+    });
+    render(
+      <MemoryRouter initialEntries={["/courses/c1/lessons/1"]}>
+        <Routes>
+          <Route path="/courses/:id/lessons/:n" element={<LessonPage />} />
+        </Routes>
+      </MemoryRouter>,
+    );
+    await screen.findByTestId("lesson-body");
+    expect(screen.queryByTestId("lesson-sources")).toBeNull();
+  });
+});
+
 describe("withoutTitle", () => {
   it("drops a leading heading that repeats the title, and only that", () => {
     expect(withoutTitle("# Coroutines\n\nBody", "Coroutines")).toBe("\nBody");

@@ -1,6 +1,7 @@
 import { useState, type FormEvent } from "react";
 import { Link, useParams, useSearchParams } from "react-router-dom";
 import { toApiError } from "../api/client";
+import type { Citation } from "../api/types";
 import { courses, lessons } from "../api/endpoints";
 import { ErrorBox } from "../components/ErrorBox";
 import { Loading } from "../components/Loading";
@@ -106,6 +107,8 @@ export function LessonPage() {
             data-testid="lesson-body"
           />
 
+          <LessonSources citations={lesson.data.citations ?? []} />
+
           <nav className="pager" aria-label="Lessons">
             {n > 1 ? <Link to={`${base}/lessons/${n - 1}`}>← Previous lesson</Link> : <span />}
             {total > n ? <Link to={`${base}/lessons/${n + 1}`}>Next lesson →</Link> : <Link to={base}>Back to the course</Link>}
@@ -127,6 +130,33 @@ export function LessonPage() {
         </>
       )}
     </article>
+  );
+}
+
+/** Where a citation points: file, page of a PDF, section. */
+export function citationLabel(c: Citation): string {
+  const where = c.page ? `${c.filename}, p. ${c.page}` : c.filename;
+  return c.section ? `${where} — ${c.section}` : where;
+}
+
+/** The passages of the course's sources the lesson cites, by their [S<n>] marker. */
+function LessonSources({ citations }: { citations: Citation[] }) {
+  if (!citations.length) return null;
+  return (
+    <section className="panel lesson-sources" aria-labelledby="lesson-sources-title" data-testid="lesson-sources">
+      <h2 id="lesson-sources-title">From your sources</h2>
+      <p className="small muted">
+        Statements marked [S1], [S2]… in the lesson come from these passages of your course materials.
+      </p>
+      <ol className="citations">
+        {citations.map((c) => (
+          <li key={c.marker} id={`cite-${c.marker}`} data-testid="citation">
+            <strong>[{c.marker}]</strong> {citationLabel(c)}
+            <blockquote className="small">{c.quote}</blockquote>
+          </li>
+        ))}
+      </ol>
+    </section>
   );
 }
 

@@ -30,6 +30,8 @@ export const EVENT_TYPES = [
   "course.ready",
   "lesson.revised",
   "exercise.ready",
+  "source.progress",
+  "source.ingested",
   "job.failed",
 ] as const;
 
@@ -39,6 +41,7 @@ export const DEFAULT_FINAL_EVENTS: readonly string[] = [
   "course.ready",
   "lesson.revised",
   "exercise.ready",
+  "source.ingested",
   "job.failed",
 ];
 
@@ -57,6 +60,8 @@ export function finalEventsFor(kind: string | undefined, autoFinalize = false): 
       return ["lesson.revised", "job.failed"];
     case "generate_exercise":
       return ["exercise.ready", "job.failed"];
+    case "ingest_source":
+      return ["source.ingested", "job.failed"];
     default:
       return [...DEFAULT_FINAL_EVENTS];
   }

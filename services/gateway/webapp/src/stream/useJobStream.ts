@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useRef, useState } from "react";
-import { getToken, withAccessToken } from "../api/client";
+import { streamToken, withAccessToken } from "../api/client";
 import type { EventEnvelope } from "../api/types";
 import { EVENT_TYPES, type JobEvent } from "./reducer";
 
@@ -16,11 +16,19 @@ export interface StreamedEvent extends JobEvent {
   finalEvents: readonly string[];
 }
 
+/** A stream the browser gave up on after it had been open is reopened this often at most
+ * (with a fresh stream token: the one it reconnected with may have expired). */
+const MAX_REOPENS = 3;
+
 /**
- * Follow a job's events with an EventSource (token in the query string), handing each
- * parsed event to ``onEvent``. The stream is closed after a final event so the browser
- * does not reconnect to a finished job; ``reconnect`` opens it again from the start
- * (the reducer ignores events it already applied).
+ * Follow a job's events with an EventSource, handing each parsed event to ``onEvent``.
+ * EventSource cannot send headers, so the stream is opened with a short-lived stream
+ * token of the job (never the bearer token, which would end up in URLs and logs). The
+ * browser reconnects by itself with Last-Event-ID; once the token has expired such a
+ * reconnect is refused, and the stream is reopened from the start with a fresh token
+ * (the reducer ignores events it already applied). The stream is closed after a final
+ * event so the browser does not reconnect to a finished job; ``reconnect`` opens it
+ * again from the start.
  */
 export function useJobStream(job: JobRef | null, onEvent: (event: StreamedEvent) => void) {
   const [status, setStatus] = useState<StreamStatus>("idle");
@@ -43,8 +51,9 @@ export function useJobStream(job: JobRef | null, onEvent: (event: StreamedEvent)
       setStatus("error");
       return;
     }
-    const source = new Source(withAccessToken(eventsUrl, getToken()));
-    let closed = false;
+    let closed = false; // by us: unmounted, or the final event came
+    let source: EventSource | null = null;
+    let reopens = 0;
     setStatus("connecting");
 
     const listen = (type: string) => (message: MessageEvent) => {
@@ -58,26 +67,56 @@ export function useJobStream(job: JobRef | null, onEvent: (event: StreamedEvent)
       const final = finalEvents.includes(type);
       if (final) {
         closed = true;
-        source.close();
+        source?.close();
         setStatus("closed");
       }
       handler.current({ jobId, id: message.lastEventId, event: type, data, final, finalEvents });
     };
     const listeners = EVENT_TYPES.map((type) => [type, listen(type)] as const);
-    for (const [type, fn] of listeners) source.addEventListener(type, fn as EventListener);
-    source.onopen = () => {
-      if (!closed) setStatus("open");
+    const detach = (es: EventSource) => {
+      for (const [type, fn] of listeners) es.removeEventListener(type, fn as EventListener);
+      es.close();
     };
-    source.onerror = () => {
+
+    const open = async () => {
+      let token: string;
+      try {
+        token = await streamToken(jobId);
+      } catch {
+        if (!closed) setStatus("error"); // the job is gone, or the session ended
+        return;
+      }
       if (closed) return;
-      // CLOSED: the browser gave up (e.g. the server refused the request); otherwise it
-      // reconnects by itself with Last-Event-ID
-      setStatus(source.readyState === 2 ? "error" : "reconnecting");
+      const es = new Source(withAccessToken(eventsUrl, token));
+      source = es;
+      let opened = false;
+      for (const [type, fn] of listeners) es.addEventListener(type, fn as EventListener);
+      es.onopen = () => {
+        opened = true;
+        if (!closed) setStatus("open");
+      };
+      es.onerror = () => {
+        if (closed) return;
+        if (es.readyState !== 2) {
+          setStatus("reconnecting"); // the browser reconnects by itself
+          return;
+        }
+        // CLOSED: the browser gave up. After a working stream that is a reconnect the
+        // server refused (an expired stream token): a fresh token, a fresh stream.
+        detach(es);
+        if (opened && reopens < MAX_REOPENS) {
+          reopens += 1;
+          setStatus("reconnecting");
+          void open();
+        } else {
+          setStatus("error");
+        }
+      };
     };
+    void open();
     return () => {
       closed = true;
-      for (const [type, fn] of listeners) source.removeEventListener(type, fn as EventListener);
-      source.close();
+      if (source) detach(source);
     };
   }, [jobId, eventsUrl, finalKey, generation]);
 

@@ -78,11 +78,21 @@ export function json(body: unknown, status = 200, headers: Record<string, string
 
 export type Route = (url: string, init: RequestInit) => Response | Promise<Response> | undefined;
 
-/** Stub fetch with a router; every call is recorded on the returned mock. */
+const STREAM_TOKEN = /^\/v1\/jobs\/([^/?]+)\/stream-token$/;
+
+/** What the gateway answers ``POST /v1/jobs/{id}/stream-token`` with: ``stream-<job id>``. */
+export function streamTokenAnswer(url: string, init: RequestInit): Response | undefined {
+  const job = STREAM_TOKEN.exec(url);
+  if (!job || init.method !== "POST") return undefined;
+  return json({ token: `stream-${decodeURIComponent(job[1])}`, expires_in: 120 });
+}
+
+/** Stub fetch with a router; every call is recorded on the returned mock. Stream tokens
+ * are handed out unless the router answers for them itself. */
 export function mockFetch(route: Route) {
   const fn = vi.fn(async (input: RequestInfo | URL, init: RequestInit = {}) => {
     const url = typeof input === "string" ? input : input.toString();
-    const answer = await route(url, init);
+    const answer = (await route(url, init)) ?? streamTokenAnswer(url, init);
     if (!answer) throw new Error(`unexpected request: ${init.method ?? "GET"} ${url}`);
     return answer;
   });
