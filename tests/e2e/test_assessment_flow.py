@@ -148,6 +148,6 @@ async def test_take_a_course_quiz_exercise_and_recommendation(
     stored = await db.fetch(
         "SELECT status FROM assessment.submissions WHERE course_id = $1", course_id
     )
-    assert sorted(r["status"] for r in stored) == sorted(
-        ["cpu_limit", "memory_limit", "blocked", "blocked", "completed"]
-    )
+    # the loop's run is stored as cpu_limit, or timeout on a busy machine (see above)
+    statuses = sorted("cpu_limit" if r["status"] == "timeout" else r["status"] for r in stored)
+    assert statuses == sorted(["cpu_limit", "memory_limit", "blocked", "blocked", "completed"])
