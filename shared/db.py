@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from contextvars import ContextVar, Token
 from typing import Any
 
 from sqlalchemy import (
@@ -20,7 +21,6 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-    delete,
     func,
     select,
     text,
@@ -55,7 +55,8 @@ _UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03")
 def database_unavailable(exc: BaseException) -> bool:
     """Whether ``exc`` says PostgreSQL cannot be reached right now (a restart, an
     outage) rather than that a statement is wrong: waiting and trying again may help."""
-    if isinstance(exc, ConnectionError | TimeoutError):  # refused, reset, timed out
+    # refused or dropped connections (not BrokenPipeError: pipes are not the database's)
+    if isinstance(exc, ConnectionRefusedError | ConnectionResetError | ConnectionAbortedError):
         return True
     if isinstance(exc, DBAPIError):
         if exc.connection_invalidated or isinstance(exc, InterfaceError):
@@ -152,13 +153,22 @@ async def claim_message(
     return result.first() is not None
 
 
+lease_taken_after_ms: ContextVar[int | None] = ContextVar("lease_taken_after_ms", default=None)
+"""While a :class:`WorkLease` is held: milliseconds from the message's first lease to
+this one (0 for the first). Every later holder of the same message gets a larger
+number, whatever the broker's headers say (an identical copy of the message included):
+:class:`~shared.streaming.ChunkStreamer` numbers its attempts from it."""
+
+
 class WorkLease:
     """Stops two deliveries of one message from both doing costly work (an LLM call).
 
     ``acquire`` returns "go" (we hold the lease), "done" (effects already committed:
     skip) or waits while another live delivery holds it. The holder renews the lease
     while it works; if it dies, the lease expires and a redelivery takes over.
-    :func:`claim_message` in the final transaction marks the message done.
+    :func:`claim_message` in the final transaction marks the message done. The row is
+    kept (expired) when work fails, so it remembers when the message was first taken
+    (:data:`lease_taken_after_ms`).
     """
 
     def __init__(
@@ -176,6 +186,8 @@ class WorkLease:
         self.message_id = message_id
         self.lease_s = lease_s
         self._renewer: asyncio.Task[None] | None = None
+        self._context: Token[int | None] | None = None
+        self.taken_after_ms = 0
 
     def _until(self) -> Any:
         return func.now() + text(f"interval '{float(self.lease_s)} seconds'")
@@ -194,9 +206,11 @@ class WorkLease:
                     index_elements=[t.c.consumer, t.c.message_id],
                     set_={"lease_until": self._until()},
                     where=(t.c.status == "working") & (t.c.lease_until < func.now()),
-                ).returning(t.c.status)
+                ).returning(func.extract("epoch", func.now() - t.c.processed_at))
             )
-            if taken.first() is not None:
+            row = taken.first()
+            if row is not None:
+                self.taken_after_ms = round(float(row[0]) * 1000)
                 return "go"
             row = (
                 await session.execute(
@@ -213,6 +227,7 @@ class WorkLease:
             state = await self._try()
             if state == "go":
                 self._renewer = asyncio.create_task(self._renew())
+                self._context = lease_taken_after_ms.set(self.taken_after_ms)
                 return True
             if state == "done":
                 return False
@@ -244,7 +259,15 @@ class WorkLease:
                 )
 
     async def release(self) -> None:
-        """Stop renewing; if the work did not finish, free the lease for a retry now."""
+        """Stop renewing; if the work did not finish, free the lease for a retry now.
+
+        The row stays, expired: the next holder takes it over, and its
+        :data:`lease_taken_after_ms` counts from the message's first lease.
+        """
+        if self._context is not None:
+            with contextlib.suppress(ValueError):  # acquired in another task's context
+                lease_taken_after_ms.reset(self._context)
+            self._context = None
         if self._renewer is not None:
             self._renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -253,11 +276,13 @@ class WorkLease:
         t = self.table
         async with self.sessionmaker() as session, session.begin():
             await session.execute(
-                delete(t).where(
+                update(t)
+                .where(
                     t.c.consumer == self.consumer,
                     t.c.message_id == self.message_id,
                     t.c.status == "working",
                 )
+                .values(lease_until=func.now() - text("interval '1 millisecond'"))
             )
 
     async def __aenter__(self) -> bool:

@@ -29,6 +29,7 @@ from pydantic import ValidationError
 
 from shared.contracts.base import Message
 from shared.contracts.jobs import JobFailed
+from shared.db import database_unavailable
 from shared.failed_jobs import job_failed_for
 from shared.metrics import DEAD_LETTERS, MESSAGE_RETRIES
 from shared.topology import dead_letter_exchange, events_exchange, retry_queue_name
@@ -237,8 +238,13 @@ class RetryMiddleware(BaseMiddleware):
             "message_id": property_text(raw.message_id),
             "correlation_id": property_text(raw.correlation_id),
         }
-        if not permanent and attempt < self.max_attempts:
-            delay = backoff_seconds(attempt, self.base_delay_ms)
+        # PostgreSQL away (a restart, a failover) is no fault of the message: it waits
+        # for the database without spending its attempts, instead of being dead-lettered
+        # (its job failed) by any outage longer than the retry budget
+        outage = not permanent and database_unavailable(exc)
+        if outage or (not permanent and attempt < self.max_attempts):
+            step = max(attempt, self.max_attempts - 1) if outage else attempt
+            delay = backoff_seconds(step, self.base_delay_ms)
             log.warning(
                 "attempt %s/%s failed on %s, retrying in %.2fs: %s",
                 attempt,
@@ -247,7 +253,7 @@ class RetryMiddleware(BaseMiddleware):
                 delay,
                 reason,
             )
-            headers[ATTEMPT_HEADER] = attempt + 1
+            headers[ATTEMPT_HEADER] = attempt if outage else attempt + 1
             MESSAGE_RETRIES.labels(self.service, self.queue).inc()
             await broker.publish(
                 raw.body,

@@ -17,6 +17,7 @@ from faststream.message import StreamMessage
 
 from shared.contracts.base import Message
 from shared.contracts.jobs import JobChunk, JobChunkPayload
+from shared.db import lease_taken_after_ms
 from shared.wire import attempt_of, redeliveries_of
 
 PublishChunk = Callable[[JobChunk], Awaitable[Any]]
@@ -56,7 +57,11 @@ class ChunkStreamer:
         self.origin = origin
         self.step = step
         self.course_id = course_id
-        self.base_attempt = delivery * self.ATTEMPTS_PER_DELIVERY
+        # Under a work lease, the lease numbers the delivery: the broker's counters give
+        # an identical copy of a message (a publisher's retry) the same number as the
+        # original, whose cut text the client would then append to instead of dropping.
+        leased = lease_taken_after_ms.get()
+        self.base_attempt = (delivery if leased is None else leased) * self.ATTEMPTS_PER_DELIVERY
         self.attempt = self.base_attempt + 1
         self.index = 0
         self.min_interval = min_interval

@@ -25,5 +25,5 @@ async def database_unavailable_response(request: Request, exc: Exception) -> JSO
 
 def install(app: FastAPI) -> None:
     """Answer 503 with ``Retry-After`` when a request fails because PostgreSQL is away."""
-    for kind in (DBAPIError, ConnectionError, TimeoutError):
+    for kind in (DBAPIError, ConnectionError):
         app.add_exception_handler(kind, database_unavailable_response)

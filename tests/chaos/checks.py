@@ -48,6 +48,8 @@ class Findings:
     llm_calls: int = 0
     steps_generated_twice: int = 0
     kills: int = 0
+    duplicates_sent: int = 0
+    duplicates_seen: int = 0
     exits: list[str] = field(default_factory=list)
     rabbit_restarts: int = 0
     postgres_restarts: int = 0
@@ -71,6 +73,8 @@ class Findings:
             ("courses (accepted / ready / job.failed)",
              f"{self.courses} ({self.acknowledged} / {self.ready} / {self.failed})"),
             ("kill -9 (with replacement)", self.kills),
+            ("messages sent twice on purpose (of those seen)",
+             f"{self.duplicates_sent} (of {self.duplicates_seen})"),
             ("processes that exited by themselves (restarted)", len(self.exits)),
             ("RabbitMQ restarts / PostgreSQL restarts",
              f"{self.rabbit_restarts} / {self.postgres_restarts}"),

@@ -11,6 +11,7 @@ unexpected and re-billed are all 0 and every durable queue has its consumer back
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import random
 import sys
@@ -24,6 +25,7 @@ import asyncpg
 
 from tests.chaos import checks
 from tests.chaos.clients import CourseRun, Gateways, HttpTally, run_course
+from tests.chaos.duplicator import Duplicates, duplicate
 from tests.chaos.harness import DEFAULT_REPLICAS, Stage, build_stage
 
 # rates of the fault server: about one request in five meets a fault
@@ -46,6 +48,7 @@ class ChaosConfig:
     rabbit_restart_at: float = 0.3  # share of ``seconds``
     postgres_restart_at: float = 0.65
     down_s: float = 2.0  # how long each restart keeps RabbitMQ or PostgreSQL down
+    duplicate_share: float = 0.2  # of the costly commands and counted events, sent twice
     settle: float = 150.0  # after the chaos phase, how long courses may take to finish
     replicas: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_REPLICAS))
     llm_args: list[str] = field(default_factory=lambda: list(DEFAULT_LLM_ARGS))
@@ -87,11 +90,21 @@ async def _run(stage: Stage, cfg: ChaosConfig) -> checks.Findings:
     restarts: list[str] = []
     kills = asyncio.create_task(stage.kill_loop(cfg.kill_every, chaos_until, rng))
     restarting = asyncio.create_task(_restarts(stage, cfg, started, restarts))
+    copies, stop_copying = Duplicates(), asyncio.Event()
+    copy_rng = random.Random(cfg.seed)
+    duplicating = asyncio.create_task(
+        duplicate(stage.rabbit.url, cfg.duplicate_share, stop_copying, copy_rng, copies)
+    )
     runs = await _courses(cfg, run_id, Gateways(stage.gateways), tally, deadline)
     await asyncio.gather(kills, restarting)
+    stop_copying.set()
+    await duplicating  # the copies still due go out
+    await asyncio.sleep(5.0)  # and are handled (or wrongly re-done) before we count
     findings = checks.Findings(seconds=time.monotonic() - started)
     checks.judge_clients(runs, tally, findings)
     findings.kills = len(stage.kills)
+    findings.duplicates_sent = copies.published
+    findings.duplicates_seen = copies.seen
     findings.exits = list(stage.exits)
     findings.rabbit_restarts = sum("rabbitmq" in r for r in restarts)
     findings.postgres_restarts = sum("postgresql" in r for r in restarts)
@@ -139,6 +152,9 @@ def main() -> int:
         down_s=float(os.environ.get("CHAOS_DOWN_S", "2")),
     )
     workdir = Path(os.environ.get("CHAOS_WORKDIR") or tempfile.mkdtemp(prefix="lectern-chaos-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    # the clients' and the duplicator's AMQP reconnect noise goes to a file
+    logging.basicConfig(level=logging.INFO, filename=workdir / "chaos.log")
     print(f"chaos run: {cfg.courses} courses, {cfg.seconds:.0f}s of chaos; logs in {workdir}")
     findings = run_chaos(cfg, workdir)
     print(findings.table())

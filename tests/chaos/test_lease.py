@@ -9,7 +9,10 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import text
 
-from shared.db import WorkLease, make_sessionmaker, service_metadata
+from shared.contracts.base import Message
+from shared.contracts.planner import PlanCourse
+from shared.db import WorkLease, lease_taken_after_ms, make_sessionmaker, service_metadata
+from shared.streaming import ChunkStreamer
 from tests.support.infra import reset_database
 from tests.support.private_infra import PrivatePostgres
 
@@ -51,3 +54,45 @@ async def test_a_lease_outlives_a_database_restart(postgres: PrivatePostgres) ->
         await second.release()
     finally:
         await engine.dispose()
+
+
+async def test_a_later_holder_streams_higher_attempts(postgres: PrivatePostgres) -> None:
+    """Each holder of a message's lease numbers its chunks above every earlier holder's,
+    an identical copy of the message too (same id, same headers: delivery 0 again)."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    metadata = service_metadata("numbers")
+    engine = create_async_engine(postgres.url("lease"), pool_pre_ping=True)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("CREATE SCHEMA numbers"))
+            await conn.run_sync(metadata.create_all)
+        sessions = make_sessionmaker(engine)
+        firsts: list[int] = []
+        for _ in range(3):  # the original, its retry, an identical copy: all "delivery 0"
+            lease = WorkLease(sessions, metadata, "c", "m-1")
+            async with lease as ours:
+                assert ours
+                streamer = ChunkStreamer(publish, origin(), step="lesson:1", delivery=0)
+                await streamer.on_attempt(1)
+                firsts.append(streamer.attempt)
+            assert lease_taken_after_ms.get() is None  # only while the lease is held
+            await asyncio.sleep(0.01)
+        assert firsts[0] == 1  # the first holder streams attempt 1, as ever
+        assert firsts == sorted(set(firsts)), firsts  # and every later one above it
+        assert firsts[1] - firsts[0] >= ChunkStreamer.ATTEMPTS_PER_DELIVERY
+        # without a lease (tests, tools) the delivery ordinal still numbers them
+        assert ChunkStreamer(publish, origin(), step="s", delivery=2).attempt == 201
+    finally:
+        await engine.dispose()
+
+
+async def publish(chunk: object) -> None:
+    return None
+
+
+def origin() -> Message:
+    return PlanCourse(
+        job_id="j", correlation_id="j",
+        payload={"course_id": "c", "topic": "Leases", "level": "beginner", "duration_hours": 2},
+    )  # fmt: skip

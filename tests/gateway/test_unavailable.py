@@ -35,6 +35,7 @@ def app_raising(exc: Exception) -> FastAPI:
         (DBAPIError("SELECT 1", None, PgError("08006")), 503),  # connection failure
         (DBAPIError("INSERT", None, PgError("23505")), 500),  # a unique violation stays a bug
         (ValueError("nope"), 500),
+        (BrokenPipeError(32, "Broken pipe"), 500),  # a pipe, not the database
     ],
 )
 async def test_database_away_is_503(exc: Exception, status: int) -> None:

@@ -149,8 +149,11 @@ class PrivateRabbit:
         """Stop the node (clients see their connections closed)."""
         if not self.pid_file.exists():
             return
-        stopped = self._run("stop", str(self.pid_file), timeout=60)
-        if stopped.returncode != 0:
+        try:
+            stopped = self._run("stop", str(self.pid_file), timeout=60)
+        except subprocess.TimeoutExpired:
+            stopped = None
+        if stopped is None or stopped.returncode != 0:
             self.kill()
         self.pid_file.unlink(missing_ok=True)
 
