@@ -122,15 +122,16 @@ class Runtime:
 
     # -- consuming ----------------------------------------------------------------
     def durable_subscriber(
-        self, queue: RabbitQueue, exchange: Any, *, ordered: bool = False
+        self, queue: RabbitQueue, exchange: Any, *, ordered: bool = False, prefetch: int = 1
     ) -> Any:
         """A subscriber on a durable queue with bounded retries and a DLQ.
 
         Handlers run concurrently, up to the prefetch count; ``ordered`` handles one
-        message at a time, in queue order (pair it with an ``ordered`` queue).
+        message at a time, in queue order (pair it with an ``ordered`` queue), unless
+        ``prefetch`` lets the handler take several and keep their order itself.
         """
         router = durable_router(queue.name, self.settings)
-        channel = Channel(prefetch_count=1, publisher_confirms=True, on_return_raises=True)
+        channel = Channel(prefetch_count=prefetch, publisher_confirms=True, on_return_raises=True)
         subscriber = router.subscriber(
             queue, exchange, ack_policy=DURABLE_ACK, channel=channel if ordered else None
         )
@@ -360,9 +361,27 @@ class Runtime:
         app.after_shutdown(self._after_shutdown)
         return app
 
-    def serve(self, app: AsgiFastStream) -> None:
-        """Serve ``app`` with uvicorn on the configured host and port."""
+    def serve(self, app: Any) -> None:
+        """Serve ``app`` with uvicorn on the configured host and port.
+
+        ``LECTERN_PROFILE=<file>`` runs it under cProfile and writes the stats there on
+        shutdown (the benchmarks' ``--profile``).
+        """
         port = self.settings.http_port or 8000
-        uvicorn.run(app, host=self.settings.http_host, port=port, log_config=None)
+        profile_to = os.environ.get("LECTERN_PROFILE")
+        profiler = None
+        if profile_to:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
+            # uvicorn raises the SIGTERM it caught again once shut down: let it return
+            signal.signal(signal.SIGTERM, lambda *_: None)
+        try:
+            uvicorn.run(app, host=self.settings.http_host, port=port, log_config=None)
+        finally:
+            if profiler is not None:
+                profiler.disable()
+                profiler.dump_stats(profile_to)
         if self.startup_failed:
             raise SystemExit(1)
