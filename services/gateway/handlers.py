@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
-from faststream.rabbit import RabbitMessage, RabbitQueue
+from faststream.rabbit import RabbitQueue
 
-from services.gateway.event_batches import BATCH_SIZE, EventBatcher
-from services.gateway.live import EventHub
-from services.gateway.streams import EventLog, StoredEvent
+from services.gateway.streams import EventHub, EventLog, StoredEvent
 from shared.runtime import Runtime
 from shared.topology import event_queue, events_exchange, gateway_live_exchange
 
@@ -22,37 +19,18 @@ def register(runtime: Runtime, event_log: EventLog, hub: EventHub) -> None:
         title="gateway.live:publish",
         description="A stored event with its sequence number, for every gateway replica.",
     )
-
-    async def publish_live(stored: list[StoredEvent]) -> None:
-        # a batch's events in as few messages as fit under the message size limit, each
-        # event encoded once
-        limit = runtime.settings.max_message_bytes // 2
-        parts: list[bytes] = []
-        size = 0
-        for event in stored:
-            part = json.dumps(event.to_wire(), separators=(",", ":")).encode()
-            if parts and size + len(part) > limit:
-                await live_out.publish(live_message(parts), content_type="application/json")
-                parts, size = [], 0
-            parts.append(part)
-            size += len(part) + 1
-        await live_out.publish(live_message(parts), content_type="application/json")
-
-    batcher = EventBatcher(event_log, publish_live)
-    # in queue order: an event's sequence number must follow causality (every
-    # lesson.written is queued before the course.ready it leads to); the messages
-    # delivered while a batch commits make the next batch (services/gateway/event_batches.py)
+    # one at a time, in queue order: an event's sequence number must follow causality
+    # (every lesson.written is queued before the course.ready it leads to)
     log_sub = runtime.durable_subscriber(
-        event_queue("gateway.event-log", "#", ordered=True),
-        events_exchange,
-        ordered=True,
-        prefetch=BATCH_SIZE,
+        event_queue("gateway.event-log", "#", ordered=True), events_exchange, ordered=True
     )
 
     @log_sub
-    async def store_event(body: dict[str, Any], msg: RabbitMessage) -> None:
+    async def store_event(body: dict[str, Any]) -> None:
         """Store an event once (by message_id) with its per-job sequence number."""
-        await batcher.submit(body, msg.raw_message.delivery_tag or 0)
+        stored = await event_log.record_in_order(body)
+        if stored is not None:
+            await live_out.publish(stored.to_wire())
 
     live_queue = RabbitQueue(
         f"gateway.live.{uuid.uuid4().hex[:12]}", exclusive=True, auto_delete=True
@@ -60,18 +38,9 @@ def register(runtime: Runtime, event_log: EventLog, hub: EventHub) -> None:
 
     @runtime.broker.subscriber(live_queue, gateway_live_exchange)
     async def fan_out(body: dict[str, Any]) -> None:
-        """Hand stored events (a batch of them, in order) to this replica's open streams."""
-        for event in body.get("events", ()):
-            hub.deliver(
-                StoredEvent(
-                    job_id=event["job_id"],
-                    seq=int(event["seq"]),
-                    event=event["event"],
-                    body=event["body"],
-                )
+        """Hand a stored event to this replica's open streams for its job."""
+        hub.deliver(
+            StoredEvent(
+                job_id=body["job_id"], seq=int(body["seq"]), event=body["event"], body=body["body"]
             )
-
-
-def live_message(parts: list[bytes]) -> bytes:
-    """``{"events": [...]}`` from events already encoded as JSON."""
-    return b'{"events":[' + b",".join(parts) + b"]}"
+        )

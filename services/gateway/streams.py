@@ -4,21 +4,22 @@ Every event on ``lectern.events`` is stored once (by message_id) with a per-job
 sequence number. The number comes from the job row, updated in the same transaction,
 so per job the commit order is the sequence order: an SSE client resuming from
 ``Last-Event-ID: n`` gets exactly the events after n. After commit the stored event is
-fanned out to every gateway replica's exclusive queue, whose open streams get it
-(services/gateway/live.py); a stream that misses one reads it from the log.
+fanned out to every gateway replica's exclusive queue; a replica that sees a gap
+reads the missing events from the log.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
-from sqlalchemy import func, literal_column, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -31,7 +32,6 @@ from shared.settings import LecternSettings
 
 log = logging.getLogger("lectern.gateway.streams")
 DEFAULT_FINAL_EVENTS = ["course.ready", "job.failed"]
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -52,42 +52,36 @@ def event_name(schema: str) -> str:
     return schema.rsplit(".v", 1)[0] if ".v" in schema else schema
 
 
+class EventHub:
+    """In-process fan-out from this replica's live queue to open SSE streams."""
+
+    def __init__(self) -> None:
+        self._watchers: dict[str, set[asyncio.Queue[StoredEvent]]] = defaultdict(set)
+
+    def watch(self, job_id: str) -> asyncio.Queue[StoredEvent]:
+        queue: asyncio.Queue[StoredEvent] = asyncio.Queue(maxsize=10_000)
+        self._watchers[job_id].add(queue)
+        return queue
+
+    def unwatch(self, job_id: str, queue: asyncio.Queue[StoredEvent]) -> None:
+        watchers = self._watchers.get(job_id)
+        if watchers is not None:
+            watchers.discard(queue)
+            if not watchers:
+                del self._watchers[job_id]
+
+    def deliver(self, event: StoredEvent) -> None:
+        for queue in self._watchers.get(event.job_id, ()):
+            # a stream that fell this far behind recovers from the log (gap handling)
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(event)
+
+    @property
+    def open_streams(self) -> int:
+        return sum(len(w) for w in self._watchers.values())
+
+
 DATABASE_PATIENCE_S = 120.0
-
-
-async def wait_for_database(
-    store: Callable[[], Awaitable[T]], *, patience: float = DATABASE_PATIENCE_S
-) -> T:
-    """``store()``, tried again while PostgreSQL is unreachable (up to ``patience`` s).
-
-    The log takes events in queue order. A failed event handed to the retry queue would
-    come back behind later ones (chunks out of order, a ``course.ready`` before its last
-    lesson) and be dead-lettered, gone from the log, after a few seconds of outage;
-    holding it here keeps the queue waiting.
-    """
-    deadline = time.monotonic() + patience
-    delay = 0.2
-    while True:
-        try:
-            return await store()
-        except Exception as exc:
-            if not database_unavailable(exc) or time.monotonic() + delay > deadline:
-                raise
-            log.warning(
-                "event log: database unavailable (%s), retrying in %.1fs",
-                type(exc).__name__,
-                delay,
-            )
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
-
-
-def check_event(body: dict[str, Any]) -> None:
-    """An event the log can store, or a permanent error naming what is missing."""
-    for name in ("job_id", "message_id", "schema"):
-        value = body.get(name)
-        if not isinstance(value, str) or not value or len(value) > 200:
-            raise PermanentError(f"event without a valid {name}")
 
 
 class EventLog:
@@ -105,125 +99,89 @@ class EventLog:
 
     async def record(self, body: dict[str, Any]) -> StoredEvent | None:
         """Store one event; None when it was stored before (a redelivery)."""
-        return (await self.record_many([body]))[0]
-
-    async def record_many(self, bodies: list[dict[str, Any]]) -> list[StoredEvent | None]:
-        """Store ``bodies`` in one transaction, in order; None for an event stored before.
-
-        The same as :meth:`record` for each in turn: per job the sequence numbers
-        follow the list's order, a message id is stored once (within the batch too), tokens
-        are charged per stored ``llm.call_completed``, a final event ends its job.
-        """
-        for body in bodies:
-            check_event(body)
-        results: list[StoredEvent | None] = [None] * len(bodies)
-        ended: list[tuple[str, str, float]] = []  # kind, outcome, seconds
-        started: list[str] = []
-        exhausted = False
+        job_id, message_id, schema = body.get("job_id"), body.get("message_id"), body.get("schema")
+        for name, value in (("job_id", job_id), ("message_id", message_id), ("schema", schema)):
+            if not isinstance(value, str) or not value or len(value) > 200:
+                raise PermanentError(f"event without a valid {name}")
+        name = event_name(str(schema))
         async with self.sessionmaker() as session, session.begin():
-            ids = [b["message_id"] for b in bodies]
-            seen = set(
-                (
-                    await session.execute(
-                        select(events.c.message_id).where(events.c.message_id.in_(ids))
-                    )
-                )
-                .scalars()
-                .all()
+            seen = await session.execute(
+                select(events.c.seq).where(events.c.message_id == message_id)
             )
-            fresh: list[int] = []
-            for i, body in enumerate(bodies):
-                if body["message_id"] not in seen:
-                    seen.add(body["message_id"])
-                    fresh.append(i)
-            if not fresh:
-                return results
-            counts = Counter(bodies[i]["job_id"] for i in fresh)
-            tenant = {}
-            for i in fresh:
-                tenant.setdefault(bodies[i]["job_id"], bodies[i].get("tenant_id"))
-            # the job rows are the per-job sequencers; taken in job_id order (no deadlock)
+            if seen.first() is not None:
+                return None
+            # the job row is the per-job sequencer; its row lock orders commits
             upsert = insert(jobs).values(
-                [
-                    {
-                        "job_id": job_id,
-                        "user_id": None,
-                        "tenant_id": tenant[job_id],
-                        "kind": "external",
-                        "final_events": DEFAULT_FINAL_EVENTS,
-                        "status": "running",
-                        "last_seq": n,
-                    }
-                    for job_id, n in sorted(counts.items())
-                ]
+                job_id=job_id,
+                user_id=None,
+                tenant_id=body.get("tenant_id"),
+                kind="external",
+                final_events=DEFAULT_FINAL_EVENTS,
+                status="running",
+                last_seq=1,
             )
-            rows = await session.execute(
-                upsert.on_conflict_do_update(
-                    index_elements=[jobs.c.job_id],
-                    set_={"last_seq": jobs.c.last_seq + upsert.excluded.last_seq},
-                ).returning(jobs.c.job_id, jobs.c.last_seq, jobs.c.final_events, jobs.c.kind)
-            )
-            next_seq: dict[str, int] = {}
-            finals: dict[str, list[str]] = {}
-            kinds: dict[str, str] = {}
-            for row in rows:
-                next_seq[row.job_id] = int(row.last_seq) - counts[row.job_id] + 1
-                finals[row.job_id] = list(row.final_events or [])
-                kinds[row.job_id] = str(row.kind or "external")
-                if next_seq[row.job_id] == 1 and kinds[row.job_id] == "external":
-                    started.append(row.job_id)
-            stored_rows = []
-            for i in fresh:
-                body = bodies[i]
-                job_id, name = body["job_id"], event_name(body["schema"])
-                seq = next_seq[job_id]
-                next_seq[job_id] = seq + 1
-                stored_rows.append(
-                    {
-                        "job_id": job_id,
-                        "seq": seq,
-                        "message_id": body["message_id"],
-                        "event": name,
-                        "body": body,
-                    }
+            row = (
+                await session.execute(
+                    upsert.on_conflict_do_update(
+                        index_elements=[jobs.c.job_id],
+                        set_={"last_seq": jobs.c.last_seq + 1},
+                    ).returning(jobs.c.last_seq, jobs.c.final_events, jobs.c.kind)
                 )
-                results[i] = StoredEvent(job_id=job_id, seq=seq, event=name, body=body)
-            await session.execute(insert(events), stored_rows)
-            for i in fresh:
-                body, stored = bodies[i], results[i]
-                assert stored is not None
-                if stored.event == "llm.call_completed":
-                    exhausted = await charge(session, body, self.settings) or exhausted
-                if stored.event in finals[stored.job_id]:
-                    outcome = "failed" if stored.event == "job.failed" else "completed"
-                    took = (
-                        await session.execute(
-                            update(jobs)
-                            .where(jobs.c.job_id == stored.job_id, jobs.c.status == "running")
-                            .values(status=outcome)
-                            .returning(
-                                literal_column("1"),
-                                func.extract("epoch", func.now() - jobs.c.created_at),
-                            )
-                        )
-                    ).first()
-                    if took is not None:
-                        ended.append((kinds[stored.job_id], outcome, max(0.0, float(took[1]))))
+            ).one()
+            seq, final_events = int(row.last_seq), list(row.final_events or [])
+            kind = str(row.kind or "external")
+            await session.execute(
+                insert(events).values(
+                    job_id=job_id, seq=seq, message_id=message_id, event=name, body=body
+                )
+            )
+            exhausted = name == "llm.call_completed" and await charge(session, body, self.settings)
+            ended = None
+            if name in final_events:
+                ended = (
+                    await session.execute(
+                        update(jobs)
+                        .where(jobs.c.job_id == job_id, jobs.c.status == "running")
+                        .values(status="failed" if name == "job.failed" else "completed")
+                        .returning(func.extract("epoch", func.now() - jobs.c.created_at))
+                    )
+                ).scalar()
         if exhausted:
             self.wake_relay()
-        # counted once committed: a rolled-back batch is redelivered and counted then
-        for job_id in started:
-            JOBS.labels(kinds[job_id], "started").inc()
-        for kind, outcome, seconds in ended:
+        # counted once committed: a rolled-back attempt is redelivered and counted then
+        if seq == 1 and kind == "external":
+            JOBS.labels(kind, "started").inc()
+        if ended is not None:
+            outcome = "failed" if name == "job.failed" else "completed"
             JOBS.labels(kind, outcome).inc()
-            JOB_DURATION.labels(kind, outcome).observe(seconds)
-        return results
+            JOB_DURATION.labels(kind, outcome).observe(max(0.0, float(ended)))
+        return StoredEvent(job_id=str(job_id), seq=seq, event=name, body=body)
 
     async def record_in_order(
         self, body: dict[str, Any], *, patience: float = DATABASE_PATIENCE_S
     ) -> StoredEvent | None:
-        """:meth:`record`, waiting out a database outage in place (:func:`wait_for_database`)."""
-        return await wait_for_database(lambda: self.record(body), patience=patience)
+        """:meth:`record`, waiting out a database outage in place (up to ``patience`` s).
+
+        The log takes one event at a time in queue order. A failed event handed to the
+        retry queue would come back behind later ones (chunks out of order, a
+        ``course.ready`` before its last lesson) and be dead-lettered, gone from the
+        log, after a few seconds of outage; holding it here keeps the queue waiting.
+        """
+        deadline = time.monotonic() + patience
+        delay = 0.2
+        while True:
+            try:
+                return await self.record(body)
+            except Exception as exc:
+                if not database_unavailable(exc) or time.monotonic() + delay > deadline:
+                    raise
+                log.warning(
+                    "event log: database unavailable (%s), retrying in %.1fs",
+                    type(exc).__name__,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     async def since(self, job_id: str, after_seq: int, limit: int = 1000) -> list[StoredEvent]:
         """The job's events with seq > ``after_seq``, in order."""
@@ -238,10 +196,49 @@ class EventLog:
                 StoredEvent(job_id=job_id, seq=int(r.seq), event=r.event, body=r.body) for r in rows
             ]
 
-    async def last_seqs(self, job_ids: list[str]) -> dict[str, int]:
-        """The last stored seq of each of ``job_ids`` that exists, in one query."""
-        async with self.sessionmaker() as session:
-            rows = await session.execute(
-                select(jobs.c.job_id, jobs.c.last_seq).where(jobs.c.job_id.in_(job_ids))
-            )
-            return {r.job_id: int(r.last_seq) for r in rows}
+
+async def job_stream(
+    log_: EventLog,
+    hub: EventHub,
+    job_id: str,
+    after_seq: int,
+    final_events: list[str],
+    *,
+    idle_check: float = 5.0,
+) -> AsyncIterator[StoredEvent]:
+    """The job's events after ``after_seq``: the stored ones, then live, until a final one.
+
+    Watches before reading the log, so nothing committed in between is missed; live
+    events already sent are skipped, and a gap is filled from the log.
+    """
+    queue = hub.watch(job_id)
+    last = after_seq
+    read_log = True
+    try:
+        while True:
+            if read_log:
+                backlog = await log_.since(job_id, last)
+                for event in backlog:
+                    yield event
+                    last = event.seq
+                    if event.event in final_events:
+                        return
+                read_log = len(backlog) >= 1000
+                if read_log:
+                    continue
+            try:
+                event = await asyncio.wait_for(queue.get(), idle_check)
+            except TimeoutError:
+                read_log = True  # covers a fan-out message lost on a reconnect
+                continue
+            if event.seq <= last:
+                continue
+            if event.seq > last + 1:
+                read_log = True  # a gap: fill it from the log
+                continue
+            yield event
+            last = event.seq
+            if event.event in final_events:
+                return
+    finally:
+        hub.unwatch(job_id, queue)

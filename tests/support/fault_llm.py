@@ -20,9 +20,8 @@ request may get one fault, drawn with the configured rates:
   again; a repair request is never broken, or the course would fail by design).
 
 Every request is recorded (one JSON line in ``--log``, and ``GET /_log``): when it came,
-when a stream's first content chunk was written (``t_first``), when it ended, the task,
-the Lectern step it is for (course topic and module/lesson order, read from the
-prompt's ``key: value`` brief), and the outcome. ``POST /_faults``
+when it ended, the task, the Lectern step it is for (course topic and module/lesson
+order, read from the prompt's ``key: value`` brief), and the outcome. ``POST /_faults``
 changes the rates while running (JSON with the option names, ``_`` for ``-``), and
 ``cut_first`` (``{"write_lesson": 2}``) cuts the first N streams of each step of a task
 whatever the rates, for focused tests (``mixed``: the first is dropped, the second ends
@@ -100,9 +99,6 @@ class Record:
     outcome: str  # ok, 429, 5xx, timeout, cut, invalid_json, disconnected
     chars: int = 0
     prompt_sha: str = ""
-    # wall clock when the first content chunk of a stream was handed to the server
-    # (benchmarks measure from it to the chunk reaching a client)
-    t_first: float | None = None
 
 
 # --------------------------------------------------------------------------- tasks
@@ -214,8 +210,6 @@ class FaultServer:
         self.identify = Identify()
         self._lock = threading.Lock()
         self._next = 0
-        self.open = 0  # completions being answered now (streams until their last byte)
-        self.peak = 0  # the most at once since the start (or the last POST /_stats)
 
     # -- bookkeeping
     def _record(self, record: Record) -> None:
@@ -261,24 +255,8 @@ class FaultServer:
         request = Request(scope, receive)
         path = scope.get("path", "")
         response: Response
-        is_chat = path in ("/v1/chat/completions", "/chat/completions")
-        if is_chat and request.method == "POST":
-            self.open += 1  # one event loop: no lock needed
-            self.peak = max(self.peak, self.open)
-            try:
-                response = await self.chat(request)
-                await response(scope, receive, send)
-            except StreamCut:
-                # returning without finishing the body makes uvicorn drop the connection:
-                # the client sees an incomplete chunked body, as with a provider dying
-                return
-            finally:
-                self.open -= 1
-            return
-        if path == "/_stats":
-            if request.method == "POST":
-                self.peak = self.open
-            response = JSONResponse({"open": self.open, "peak": self.peak, "requests": self._next})
+        if path in ("/v1/chat/completions", "/chat/completions") and request.method == "POST":
+            response = await self.chat(request)
         elif path == "/_log":
             with self._lock:
                 body = [asdict(r) for r in self.records]
@@ -296,7 +274,12 @@ class FaultServer:
             response = JSONResponse({"status": "ok"})
         else:
             response = JSONResponse({"error": "not found"}, status_code=404)
-        await response(scope, receive, send)
+        try:
+            await response(scope, receive, send)
+        except StreamCut:
+            # returning without finishing the body makes uvicorn drop the connection:
+            # the client sees an incomplete chunked body, as with a provider dying mid-way
+            return
 
     async def chat(self, request: Any) -> Any:
         from starlette.responses import JSONResponse, StreamingResponse
@@ -316,7 +299,7 @@ class FaultServer:
         prompt_sha = hashlib.sha256(json.dumps(messages, sort_keys=True).encode()).hexdigest()[:16]
         fault = self._fault(info, stream)
 
-        def record(outcome: str, chars: int = 0, t_first: float | None = None) -> None:
+        def record(outcome: str, chars: int = 0) -> None:
             self._record(
                 Record(
                     id=rid,
@@ -326,7 +309,6 @@ class FaultServer:
                     outcome=outcome,
                     chars=chars,
                     prompt_sha=prompt_sha,
-                    t_first=t_first,
                     **info,
                 )
             )
@@ -391,7 +373,6 @@ class FaultServer:
         async def events() -> AsyncIterator[str]:
             sent = 0
             outcome = "disconnected"
-            first: float | None = None
             try:
                 await asyncio.sleep(ttft)
                 for i, piece in enumerate(parts):
@@ -407,7 +388,6 @@ class FaultServer:
                     delta: dict[str, Any] = {"content": piece}
                     if i == 0:
                         delta["role"] = "assistant"
-                        first = time.time()
                     yield _sse(_chunk(model, cid, started, delta, None))
                     sent += len(piece)
                     await asyncio.sleep(delay)
@@ -426,7 +406,7 @@ class FaultServer:
                 yield "data: [DONE]\n\n"
                 outcome = fault or "ok"
             finally:
-                record(outcome, sent, first)
+                record(outcome, sent)
 
         return StreamingResponse(events(), media_type="text/event-stream")
 
