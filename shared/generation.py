@@ -11,6 +11,7 @@ afterwards through the outbox.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -20,6 +21,32 @@ from pydantic import BaseModel
 from shared.contracts.base import Message
 from shared.llm.prompts import PromptSource
 from shared.streaming import ChunkStreamer, PublishChunk
+
+CHUNK_EVENTS_PER_S = 200
+"""About how many ``job.chunk`` events one process publishes per second, all its streams
+together. Each stream's text goes out every ``min_interval`` (0.1 s) while fewer than
+20 stream at once; beyond that the pieces grow instead of the event rate (1,000 streams:
+one event per stream every 5 s). Each event costs a publish with a confirm here and a
+stored row in the gateway's event log, so a worker holding a thousand generations would
+otherwise spend most of its CPU, and the event log's, on 10,000 chunk events a second."""
+
+
+class PacedStreamer(ChunkStreamer):
+    """A :class:`ChunkStreamer` whose interval grows with the streams this process runs."""
+
+    _live: weakref.WeakSet[PacedStreamer] = weakref.WeakSet()  # gone when unreferenced
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        PacedStreamer._live.add(self)
+
+    @property  # type: ignore[override]
+    def min_interval(self) -> float:
+        return max(self._floor, len(PacedStreamer._live) / CHUNK_EVENTS_PER_S)
+
+    @min_interval.setter
+    def min_interval(self, value: float) -> None:
+        self._floor = value
 
 
 class PromptedLLM(Protocol):
@@ -53,6 +80,7 @@ async def complete(
     course_id: str | None = None,
     on_delta: Callable[[str], Awaitable[None]] | None = None,
     on_attempt: Callable[[int], Awaitable[None]] | None = None,
+    on_done: Callable[[], Awaitable[None]] | None = None,
 ) -> Any:
     """Render the prompt named ``prompt`` with ``variables`` and make the LLM call.
 
@@ -80,6 +108,7 @@ async def complete(
         "course_id": course_id,
         "on_delta": on_delta,
         "on_attempt": on_attempt,
+        "on_done": on_done,
     }
     if schema is None:
         return await deps.llm.stream(**call)
@@ -104,7 +133,7 @@ async def generate(
     Returns what :func:`complete` returns. ``delivery`` numbers the attempts of a
     redelivered message above the earlier ones, so clients drop stale text.
     """
-    streamer = ChunkStreamer(
+    streamer = PacedStreamer(
         deps.publish_chunk, origin, step=step, course_id=course_id, delivery=delivery
     )
     out = await complete(
@@ -119,6 +148,8 @@ async def generate(
         course_id=course_id,
         on_delta=streamer.on_delta,
         on_attempt=streamer.on_attempt,
+        # the last text goes out while the LLM client reports the call, not after it
+        on_done=streamer.flush,
     )
-    await streamer.flush()
+    await streamer.flush()  # nothing left, unless the client never called on_done
     return out

@@ -19,6 +19,13 @@ OFFLINE_MODEL = "offline/lectern"
 
 _PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 
+# Messages a consumer holds at once, per service, unless LECTERN_PREFETCH says otherwise.
+# A content or assessment handler spends nearly all its time waiting on the LLM (seconds
+# per call, next to milliseconds of CPU), so one process holds as many as it has calls in
+# flight, not as many as it has cores; the others stay at the former default.
+SERVICE_PREFETCH = {"content": 1000, "assessment": 1000}
+DEFAULT_PREFETCH = 32
+
 
 def _env(name: str) -> AliasChoices:
     return AliasChoices(f"LECTERN_{name}", name)
@@ -60,7 +67,12 @@ class LecternSettings(BaseSettings):
     )
     db_pool_size: int = Field(10, validation_alias=_env("DB_POOL_SIZE"))
     prefetch: int = Field(
-        32, validation_alias=_env("PREFETCH"), description="unacked messages per consumer"
+        0,
+        ge=0,
+        validation_alias=_env("PREFETCH"),
+        description="unacked messages per consumer (handled at once); 0: the service's "
+        "default, sized to its in-flight LLM calls for content and assessment (1000), "
+        "32 elsewhere",
     )
     max_attempts: int = Field(
         4, validation_alias=_env("MAX_ATTEMPTS"), description="deliveries before dead-lettering"
@@ -203,6 +215,12 @@ class LecternSettings(BaseSettings):
     def _rate_limit(cls, value: str) -> str:
         parse_rate(value)
         return value
+
+    @model_validator(mode="after")
+    def _service_prefetch(self) -> LecternSettings:
+        if self.prefetch == 0:
+            self.prefetch = SERVICE_PREFETCH.get(self.service_name, DEFAULT_PREFETCH)
+        return self
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> LecternSettings:

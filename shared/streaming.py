@@ -1,7 +1,8 @@
 """Streaming generated text to clients as ``job.chunk`` events.
 
-Deltas from the LLM are coalesced (every ``min_interval`` seconds or ``max_chars``)
-so a token-per-message stream does not flood the broker and the event log. Chunks
+The first delta of each attempt is published at once (the learner sees the model start
+writing without waiting); later deltas are coalesced (every ``min_interval`` seconds or
+``max_chars``) so a token-per-message stream does not flood the broker and the event log. Chunks
 are ephemeral and published directly; the stored result is announced through the
 outbox. When the LLM client starts a new attempt (a stream cut mid-way), the chunk
 ``attempt`` grows and the client discards the text it held for that step.
@@ -68,20 +69,26 @@ class ChunkStreamer:
         self.max_chars = max_chars
         self._buffer: list[str] = []
         self._size = 0
-        self._last_flush = time.monotonic()
+        self._last_flush: float | None = None  # None: nothing published in this attempt
 
     async def on_delta(self, text: str) -> None:
-        """Buffer a delta; publish when enough time or text has gathered."""
+        """Buffer a delta; publish the first of an attempt at once, later ones when
+        enough time or text has gathered."""
         self._buffer.append(text)
         self._size += len(text)
-        now = time.monotonic()
-        if self._size >= self.max_chars or now - self._last_flush >= self.min_interval:
+        last = self._last_flush
+        if (
+            last is None
+            or self._size >= self.max_chars
+            or time.monotonic() - last >= self.min_interval
+        ):
             await self.flush()
 
     async def on_attempt(self, attempt: int) -> None:
         """A new LLM attempt starts: drop unsent text of the old one, number the new one."""
         self._buffer.clear()
         self._size = 0
+        self._last_flush = None  # its first text goes out at once
         self.attempt = self.base_attempt + attempt
         self.index = 0
 

@@ -18,6 +18,13 @@ from typing import TYPE_CHECKING, Any
 # Must happen before litellm is imported anywhere: otherwise it fetches its
 # model price map from the internet at import time.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+# litellm's aiohttp pool caps open connections at 1000, and 500 per host: a worker holding
+# more streams than that to one provider would queue the rest inside litellm, unseen. Our
+# calls in flight are bounded already (one per message held, LECTERN_PREFETCH), so the
+# pool's cap is set well above them (0 would mean aiohttp's default, 100); set either
+# variable to impose a lower one. litellm reads them when it is imported.
+os.environ.setdefault("AIOHTTP_CONNECTOR_LIMIT", "10000")
+os.environ.setdefault("AIOHTTP_CONNECTOR_LIMIT_PER_HOST", "10000")
 
 if TYPE_CHECKING:
     from shared.llm.client import LLMClient, LLMError, LLMResult, StructuredOutputError

@@ -120,6 +120,7 @@ class _Call:
     experiment_id: str | None = None
     prompt_fallback: bool = False
     step: str | None = None
+    on_done: Callable[[], Awaitable[None]] | None = None
 
 
 @dataclass
@@ -168,6 +169,37 @@ def _ended_unfinished(response: Any) -> bool:
         response.received_finish_reason is None
         and getattr(response, "intermittent_finish_reason", None) is None
     )
+
+
+# litellm's stream wrapper keeps every chunk it returns (``chunks``), to rebuild the whole
+# answer for its own logging once the stream ends: a few KB of pydantic objects per chunk,
+# hundreds per answer, which made most of an in-flight call's memory (about 400 KB for a
+# 1,500-character lesson in 85 chunks). We gather the text ourselves and register no
+# litellm callbacks, so all but the last few are dropped as the stream goes.
+_TRIM_EVERY = 8  # chunks between trims
+_KEEP_LAST = 2  # litellm compares the last two (repeated-output check)
+
+
+def _forget_streamed_chunks(response: Any) -> bool:
+    """Drop the chunks ``response`` (a litellm stream) kept, but the last ones and any
+    carrying usage; whether any were dropped. Anything else is left alone."""
+    chunks = getattr(response, "chunks", None)
+    if not isinstance(chunks, list) or len(chunks) <= _KEEP_LAST:
+        return False
+    head = chunks[:-_KEEP_LAST]
+    kept = [c for c in head if getattr(c, "usage", None) is not None]
+    chunks[:] = kept + chunks[-_KEEP_LAST:]
+    return len(kept) < len(head)
+
+
+def _provider_reported_usage(response: Any) -> bool:
+    """Whether a litellm stream got usage from the provider (a chunk that carried it).
+
+    Without it litellm counts the tokens of the chunks it kept, which after
+    :func:`_forget_streamed_chunks` is not the whole answer: the caller counts them then.
+    """
+    chunks = getattr(response, "chunks", None)
+    return isinstance(chunks, list) and any(getattr(c, "usage", None) for c in chunks)
 
 
 def is_offline(model: str) -> bool:
@@ -399,6 +431,7 @@ class LLMClient:
         experiment_id: str | None = None,
         prompt_fallback: bool = False,
         step: str | None = None,
+        on_done: Callable[[], Awaitable[None]] | None = None,
     ) -> LLMResult:
         """Stream a chat completion, calling ``on_delta`` with each piece of text.
 
@@ -408,8 +441,11 @@ class LLMClient:
 
         ``on_attempt(n)`` is awaited before every attempt, ``n`` counting from 1;
         when it is called with ``n > 1`` the text streamed so far is void (the
-        stream was cut and is starting over). Exceptions raised by ``on_delta``
-        or ``on_attempt`` propagate unchanged.
+        stream was cut and is starting over). ``on_done()`` is awaited once an
+        answer is complete, side by side with publishing ``llm.call_completed``
+        (a streamer flushes its last text then, rather than after that publish).
+        Exceptions raised by ``on_delta``, ``on_attempt`` or ``on_done`` propagate
+        unchanged.
 
         Raises:
             LLMError: every attempt on every model failed, or a non-retryable
@@ -431,6 +467,7 @@ class LLMClient:
             experiment_id=experiment_id,
             prompt_fallback=prompt_fallback,
             step=step,
+            on_done=on_done,
         )
         result, _ = await self._invoke(call, attempt_offset=0, check=None)
         return result
@@ -454,6 +491,7 @@ class LLMClient:
         experiment_id: str | None = None,
         prompt_fallback: bool = False,
         step: str | None = None,
+        on_done: Callable[[], Awaitable[None]] | None = None,
     ) -> tuple[T, LLMResult]:
         """Ask for JSON matching ``schema`` and return it validated, with the call's result.
 
@@ -484,6 +522,7 @@ class LLMClient:
             experiment_id=experiment_id,
             prompt_fallback=prompt_fallback,
             step=step,
+            on_done=on_done,
         )
         first, first_check = await self._invoke(
             call, attempt_offset=0, check=lambda text: _check(schema, text, repaired=False)
@@ -634,7 +673,12 @@ class LLMClient:
                 )
                 payload = payload.model_copy(update={"trace_id": trace_id})
 
-        await self._emit(payload)
+        if result is not None and call.on_done is not None:
+            # the answer is complete: the caller's last streamed text and the usage
+            # event go out side by side, not one confirm after the other
+            await asyncio.gather(self._emit(payload), call.on_done())
+        else:
+            await self._emit(payload)
         if result is None:
             raise LLMError(
                 f"LLM call for {call.task} failed after {attempts} attempt(s) "
@@ -725,14 +769,21 @@ class LLMClient:
         usage: Any = None
         response_model: str | None = None
         ttft: float | None = None
+        received = 0
+        trimmed = False
         try:
             iterator = response.__aiter__()
             while True:
                 try:
-                    # An idle timeout: a stream may run long, but must not stall.
-                    chunk = await asyncio.wait_for(anext(iterator), timeout)
+                    # An idle timeout: a stream may run long, but must not stall. (Not
+                    # wait_for: that makes a task per chunk, hundreds per answer.)
+                    async with asyncio.timeout(timeout):
+                        chunk = await anext(iterator)
                 except StopAsyncIteration:
                     break
+                received += 1
+                if received % _TRIM_EVERY == 0:
+                    trimmed = _forget_streamed_chunks(response) or trimmed
                 response_model = response_model or getattr(chunk, "model", None)
                 chunk_usage = getattr(chunk, "usage", None)
                 if chunk_usage:
@@ -761,6 +812,8 @@ class LLMClient:
                 "a finish reason (cut mid-way)"
             )
         text = "".join(parts)
+        if trimmed and not _provider_reported_usage(response):
+            usage = None  # litellm counted only the chunks it still had: count them all
         input_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
         output_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
         if not input_tokens:

@@ -20,8 +20,9 @@ request may get one fault, drawn with the configured rates:
   again; a repair request is never broken, or the course would fail by design).
 
 Every request is recorded (one JSON line in ``--log``, and ``GET /_log``): when it came,
-when it ended, the task, the Lectern step it is for (course topic and module/lesson
-order, read from the prompt's ``key: value`` brief), and the outcome. ``POST /_faults``
+when a stream's first content chunk was written (``t_first``), when it ended, the task,
+the Lectern step it is for (course topic and module/lesson order, read from the
+prompt's ``key: value`` brief), and the outcome. ``POST /_faults``
 changes the rates while running (JSON with the option names, ``_`` for ``-``), and
 ``cut_first`` (``{"write_lesson": 2}``) cuts the first N streams of each step of a task
 whatever the rates, for focused tests (``mixed``: the first is dropped, the second ends
@@ -99,6 +100,9 @@ class Record:
     outcome: str  # ok, 429, 5xx, timeout, cut, invalid_json, disconnected
     chars: int = 0
     prompt_sha: str = ""
+    # wall clock when the first content chunk of a stream was handed to the server
+    # (benchmarks measure from it to the chunk reaching a client)
+    t_first: float | None = None
 
 
 # --------------------------------------------------------------------------- tasks
@@ -210,6 +214,8 @@ class FaultServer:
         self.identify = Identify()
         self._lock = threading.Lock()
         self._next = 0
+        self.open = 0  # completions being answered now (streams until their last byte)
+        self.peak = 0  # the most at once since the start (or the last POST /_stats)
 
     # -- bookkeeping
     def _record(self, record: Record) -> None:
@@ -255,8 +261,24 @@ class FaultServer:
         request = Request(scope, receive)
         path = scope.get("path", "")
         response: Response
-        if path in ("/v1/chat/completions", "/chat/completions") and request.method == "POST":
-            response = await self.chat(request)
+        is_chat = path in ("/v1/chat/completions", "/chat/completions")
+        if is_chat and request.method == "POST":
+            self.open += 1  # one event loop: no lock needed
+            self.peak = max(self.peak, self.open)
+            try:
+                response = await self.chat(request)
+                await response(scope, receive, send)
+            except StreamCut:
+                # returning without finishing the body makes uvicorn drop the connection:
+                # the client sees an incomplete chunked body, as with a provider dying
+                return
+            finally:
+                self.open -= 1
+            return
+        if path == "/_stats":
+            if request.method == "POST":
+                self.peak = self.open
+            response = JSONResponse({"open": self.open, "peak": self.peak, "requests": self._next})
         elif path == "/_log":
             with self._lock:
                 body = [asdict(r) for r in self.records]
@@ -274,12 +296,7 @@ class FaultServer:
             response = JSONResponse({"status": "ok"})
         else:
             response = JSONResponse({"error": "not found"}, status_code=404)
-        try:
-            await response(scope, receive, send)
-        except StreamCut:
-            # returning without finishing the body makes uvicorn drop the connection:
-            # the client sees an incomplete chunked body, as with a provider dying mid-way
-            return
+        await response(scope, receive, send)
 
     async def chat(self, request: Any) -> Any:
         from starlette.responses import JSONResponse, StreamingResponse
@@ -299,7 +316,7 @@ class FaultServer:
         prompt_sha = hashlib.sha256(json.dumps(messages, sort_keys=True).encode()).hexdigest()[:16]
         fault = self._fault(info, stream)
 
-        def record(outcome: str, chars: int = 0) -> None:
+        def record(outcome: str, chars: int = 0, t_first: float | None = None) -> None:
             self._record(
                 Record(
                     id=rid,
@@ -309,6 +326,7 @@ class FaultServer:
                     outcome=outcome,
                     chars=chars,
                     prompt_sha=prompt_sha,
+                    t_first=t_first,
                     **info,
                 )
             )
@@ -373,6 +391,7 @@ class FaultServer:
         async def events() -> AsyncIterator[str]:
             sent = 0
             outcome = "disconnected"
+            first: float | None = None
             try:
                 await asyncio.sleep(ttft)
                 for i, piece in enumerate(parts):
@@ -388,6 +407,7 @@ class FaultServer:
                     delta: dict[str, Any] = {"content": piece}
                     if i == 0:
                         delta["role"] = "assistant"
+                        first = time.time()
                     yield _sse(_chunk(model, cid, started, delta, None))
                     sent += len(piece)
                     await asyncio.sleep(delay)
@@ -406,7 +426,7 @@ class FaultServer:
                 yield "data: [DONE]\n\n"
                 outcome = fault or "ok"
             finally:
-                record(outcome, sent)
+                record(outcome, sent, first)
 
         return StreamingResponse(events(), media_type="text/event-stream")
 

@@ -98,6 +98,7 @@ async def test_complete_calls_the_llm_with_the_rendered_prompt_and_its_settings(
         "course_id": "c-1",
         "on_delta": None,
         "on_attempt": None,
+        "on_done": None,
     }
 
 
@@ -145,3 +146,23 @@ async def test_variables_that_do_not_fit_fail_before_any_model_is_called() -> No
             subject=None,
         )
     assert d.llm.calls == []
+
+
+async def test_chunk_events_are_spaced_out_as_more_streams_run_at_once() -> None:
+    """Up to CHUNK_EVENTS_PER_S / 10 streams: every 0.1 s each; beyond, the pieces grow
+    and the process's chunk event rate stays about the same."""
+    from shared.generation import CHUNK_EVENTS_PER_S, PacedStreamer
+
+    origin = FinalizeCourse(
+        job_id="j-1", correlation_id="c", payload=FinalizeCoursePayload(course_id="c-1")
+    )
+
+    async def publish(chunk: JobChunk) -> None:
+        pass
+
+    first = PacedStreamer(publish, origin, step="s")
+    assert first.min_interval == 0.1
+    crowd = [PacedStreamer(publish, origin, step="s") for _ in range(CHUNK_EVENTS_PER_S * 5)]
+    assert first.min_interval == pytest.approx(5.0, abs=0.01)
+    del crowd  # finished streams no longer count
+    assert first.min_interval == 0.1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Iterator
@@ -399,6 +400,44 @@ async def test_callback_failures(caplog: pytest.LogCaptureFixture) -> None:
         )
 
 
+async def test_on_done_runs_beside_the_usage_report() -> None:
+    """The caller's last text goes out while the usage event is published, not after."""
+    order: list[str] = []
+    reported = asyncio.Event()
+
+    async def report(payload: LLMCallCompletedPayload) -> None:
+        order.append("report started")
+        await asyncio.sleep(0.05)  # a publisher confirm on its way
+        order.append("report confirmed")
+        reported.set()
+
+    async def on_done() -> None:
+        order.append("done")
+        assert not reported.is_set(), "on_done waited for the usage report"
+
+    client = LLMClient(LecternSettings(), service="t-done", on_call_completed=report)
+    result = await client.stream(
+        task="quiz", messages=messages("x"), prompt_name="p", prompt_version="1", on_done=on_done
+    )
+    assert result.text
+    assert order.count("done") == 1 and order[-1] == "report confirmed"
+
+    failed: list[str] = []
+
+    async def never(*_: object) -> None:
+        failed.append("called")
+
+    with pytest.raises(LLMError):
+        await client.stream(
+            task="quiz",
+            messages=messages(f"x {HOOK_FAIL}"),
+            prompt_name="p",
+            prompt_version="1",
+            on_done=never,
+        )
+    assert failed == []  # no complete answer: nothing to flush
+
+
 # --------------------------------------------------------------------------- provider path
 
 
@@ -424,6 +463,43 @@ async def test_provider_streams_text(fake: FakeOpenAIServer) -> None:
     assert request["stream"] is True and request["temperature"] == 0.3
     assert all("lectern-task" not in m["content"] for m in request["messages"])
     assert recorder.payloads[0].cost_usd is None
+
+
+async def test_a_long_stream_keeps_its_text_and_usage_while_chunks_are_dropped(
+    fake: FakeOpenAIServer,
+) -> None:
+    """litellm's copies of a long stream's chunks are dropped as it goes (memory per call
+    in flight); the text and the provider's usage are whole."""
+    reply = " ".join(f"word{i}" for i in range(300))  # 100 chunks of three words
+    fake.behaviour.reply = reply
+    recorder = Recorder()
+    client = make_client("t-long", recorder, **provider_settings(fake))
+    result = await client.stream(
+        task="write_lesson",
+        messages=messages("a long one"),
+        prompt_name="p",
+        prompt_version="1",
+        on_delta=recorder.on_delta,
+    )
+    assert result.text == reply and "".join(recorder.deltas) == reply
+    assert result.output_tokens == 300  # the provider's count, not the last chunks'
+    assert result.input_tokens == len("You are a course planner. a long one".split())
+
+
+def test_dropping_streamed_chunks_keeps_the_last_ones_and_usage() -> None:
+    from types import SimpleNamespace
+
+    from shared.llm.client import _forget_streamed_chunks, _provider_reported_usage
+
+    plain = [SimpleNamespace(usage=None, n=i) for i in range(20)]
+    counted = SimpleNamespace(usage={"completion_tokens": 3}, n=20)
+    stream = SimpleNamespace(chunks=[*plain[:10], counted, *plain[10:]])
+    assert not _provider_reported_usage(SimpleNamespace(chunks=plain))
+    assert _forget_streamed_chunks(stream)
+    assert [c.n for c in stream.chunks] == [20, 18, 19]
+    assert _provider_reported_usage(stream)
+    assert not _forget_streamed_chunks(stream)  # nothing more to drop
+    assert not _forget_streamed_chunks(SimpleNamespace())  # not a litellm stream: untouched
 
 
 async def test_provider_cost_for_a_priced_model(fake: FakeOpenAIServer) -> None:

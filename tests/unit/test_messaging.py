@@ -73,7 +73,30 @@ async def test_chunks_are_coalesced_and_numbered_per_attempt() -> None:
         await streamer.flush()
 
         sent = [call.args[0] for call in publisher.mock.call_args_list]
-        assert [c["payload"]["text"] for c in sent] == ["alpha beta ", "gamma delta", "fresh"]
+        # the first delta of an attempt goes at once; "delta" was unsent when it was cut
+        assert [c["payload"]["text"] for c in sent] == ["alpha ", "beta gamma ", "fresh"]
         assert [c["payload"]["attempt"] for c in sent] == [1, 1, 2]
         assert [c["payload"]["index"] for c in sent] == [0, 1, 0]
         assert all(c["job_id"] == "j1" and c["schema"] == "job.chunk.v1" for c in sent)
+
+
+async def test_the_first_chunk_of_each_attempt_is_not_held_back() -> None:
+    sent: list[tuple[int, str]] = []
+
+    async def publish(chunk: JobChunk) -> None:
+        sent.append((chunk.payload.attempt, chunk.payload.text))
+
+    # an interval far longer than the test: only "first of an attempt" can publish
+    streamer = ChunkStreamer(publish, _cmd(), step="welcome_plan", min_interval=3600)
+    await streamer.on_attempt(1)
+    await streamer.on_delta("# Plan")
+    assert sent == [(1, "# Plan")]  # at once, not min_interval later
+    await streamer.on_delta(" for")
+    await streamer.on_delta(" Go")
+    assert sent == [(1, "# Plan")]  # later deltas are coalesced
+    await streamer.on_attempt(2)  # cut: the retry's first text goes at once too
+    await streamer.on_delta("# Plan again")
+    assert sent == [(1, "# Plan"), (2, "# Plan again")]
+    await streamer.on_delta(" later")
+    await streamer.flush()
+    assert sent[-1] == (2, " later")
