@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from contextvars import ContextVar, Token
 from typing import Any
 
@@ -24,6 +25,7 @@ from sqlalchemy import (
     func,
     select,
     text,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import JSONB, insert
@@ -160,6 +162,84 @@ number, whatever the broker's headers say (an identical copy of the message incl
 :class:`~shared.streaming.ChunkStreamer` numbers its attempts from it."""
 
 
+class _LeaseRenewer:
+    """Renews every lease one process holds in one table, in one statement per interval.
+
+    A worker holding a thousand generations would otherwise run a hundred transactions a
+    second just to keep its leases. Each lease is renewed at most ``lease_s / 3`` after it
+    was taken or last renewed, as before; a failed renewal is tried again next time.
+    """
+
+    BATCH = 1000  # leases per statement (two parameters each; PostgreSQL takes 32767)
+
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], table: Table, lease_s: float
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.table = table
+        self.lease_s = lease_s
+        self.held: Counter[tuple[str, str]] = Counter()
+        self.loop = asyncio.get_running_loop()
+        self.renewing = asyncio.Lock()  # held while a renewal is under way
+        self.task: asyncio.Task[None] | None = None
+
+    def add(self, key: tuple[str, str]) -> None:
+        self.held[key] += 1
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self._run(), name="work-lease-renewer")
+
+    async def remove(self, key: tuple[str, str]) -> None:
+        """Stop renewing ``key``; returns once no renewal that may include it is under
+        way (one finishing later would extend a lease just freed for a retry)."""
+        self.held[key] -= 1
+        if self.held[key] <= 0:
+            del self.held[key]
+        # bounded: a renewal stuck on an unreachable database must not hold up a release
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.lease_s / 3), self.renewing:
+                pass
+
+    async def _run(self) -> None:
+        while self.held:
+            await asyncio.sleep(self.lease_s / 3)
+            async with self.renewing:
+                keys = list(self.held)
+                for start in range(0, len(keys), self.BATCH):
+                    await self._renew(keys[start : start + self.BATCH])
+
+    async def _renew(self, keys: list[tuple[str, str]]) -> None:
+        t = self.table
+        until = func.now() + text(f"interval '{float(self.lease_s)} seconds'")
+        try:
+            async with self.sessionmaker() as session, session.begin():
+                await session.execute(
+                    update(t)
+                    .where(tuple_(t.c.consumer, t.c.message_id).in_(keys), t.c.status == "working")
+                    .values(lease_until=until)
+                )
+        except Exception as exc:
+            # A database blip must not end the renewals: the leases would run out while
+            # the work goes on, and redeliveries would do (and bill) it a second time.
+            log.warning(
+                "renewing %s work leases failed (%s); trying again", len(keys), type(exc).__name__
+            )
+
+
+_renewers: dict[tuple[int, int, str, float], _LeaseRenewer] = {}
+
+
+def _renewer(
+    sessionmaker: async_sessionmaker[AsyncSession], table: Table, lease_s: float
+) -> _LeaseRenewer:
+    """The running loop's renewer for ``table`` through ``sessionmaker``."""
+    loop = asyncio.get_running_loop()
+    key = (id(loop), id(sessionmaker), table.fullname, lease_s)
+    found = _renewers.get(key)
+    if found is None or found.loop is not loop or found.sessionmaker is not sessionmaker:
+        found = _renewers[key] = _LeaseRenewer(sessionmaker, table, lease_s)
+    return found
+
+
 class WorkLease:
     """Stops two deliveries of one message from both doing costly work (an LLM call).
 
@@ -185,7 +265,7 @@ class WorkLease:
         self.consumer = consumer
         self.message_id = message_id
         self.lease_s = lease_s
-        self._renewer: asyncio.Task[None] | None = None
+        self._renewer: _LeaseRenewer | None = None
         self._context: Token[int | None] | None = None
         self.taken_after_ms = 0
 
@@ -226,37 +306,13 @@ class WorkLease:
         while True:
             state = await self._try()
             if state == "go":
-                self._renewer = asyncio.create_task(self._renew())
+                self._renewer = _renewer(self.sessionmaker, self.table, self.lease_s)
+                self._renewer.add((self.consumer, self.message_id))
                 self._context = lease_taken_after_ms.set(self.taken_after_ms)
                 return True
             if state == "done":
                 return False
             await asyncio.sleep(poll_s)  # another delivery is working on it right now
-
-    async def _renew(self) -> None:
-        t = self.table
-        while True:
-            await asyncio.sleep(self.lease_s / 3)
-            try:
-                async with self.sessionmaker() as session, session.begin():
-                    await session.execute(
-                        update(t)
-                        .where(
-                            t.c.consumer == self.consumer,
-                            t.c.message_id == self.message_id,
-                            t.c.status == "working",
-                        )
-                        .values(lease_until=self._until())
-                    )
-            except Exception as exc:
-                # A database blip must not end the renewals: the lease would run out while
-                # the work goes on, and a redelivery would do (and bill) it a second time.
-                log.warning(
-                    "renewing the lease of %s on %s failed (%s); trying again",
-                    self.message_id,
-                    self.consumer,
-                    type(exc).__name__,
-                )
 
     async def release(self) -> None:
         """Stop renewing; if the work did not finish, free the lease for a retry now.
@@ -269,10 +325,8 @@ class WorkLease:
                 lease_taken_after_ms.reset(self._context)
             self._context = None
         if self._renewer is not None:
-            self._renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._renewer
-            self._renewer = None
+            renewer, self._renewer = self._renewer, None
+            await renewer.remove((self.consumer, self.message_id))
         t = self.table
         async with self.sessionmaker() as session, session.begin():
             await session.execute(

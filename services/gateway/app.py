@@ -15,9 +15,10 @@ from services.gateway import handlers, rate_limits, spa, unavailable
 from services.gateway.budgets import keep_budget_gauge, spent_accounts
 from services.gateway.http_metrics import HttpMetrics
 from services.gateway.inputs import validation_error
+from services.gateway.live import EventHub
 from services.gateway.routes import assessments, auth, courses, jobs, lessons, prompts, sources
 from services.gateway.store import metadata
-from services.gateway.streams import EventHub, EventLog
+from services.gateway.streams import EventLog
 from services.gateway.uploads import BodySizeLimitWithUploads
 from shared.asgi import database_check, metrics_response, readiness
 from shared.asyncapi import build_document
@@ -57,7 +58,11 @@ async def spent_budgets(body: dict[str, Any]) -> Any:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await runtime.startup()
+    # fan-out published while this replica's live queue was gone (a broker reconnect)
+    # is lost: the streams then check the log for what they missed
+    (await runtime.broker.connect()).reconnect_callbacks.add(hub.check_soon)
     background = [
+        asyncio.create_task(hub.keep_checking(event_log)),
         asyncio.create_task(keep_budget_gauge(runtime.sessionmaker, runtime.settings, every=15.0)),
         asyncio.create_task(rate_limits.keep_tidy(runtime.sessionmaker, every=60.0)),
     ]

@@ -4,14 +4,23 @@ A declared ``Content-Length`` over the limit is refused before a byte is read; a
 other body (chunked, or whatever its header says) is counted as it arrives and
 refused as soon as it goes over, so the gateway never holds more than the limit of
 one request in memory. The body read is handed on to the application unchanged.
+
+Before the 413 goes out, what the client is still sending of the refused body is read
+and dropped (up to ``DRAIN_BYTES``, for up to ``DRAIN_S``): a server that closes a
+connection with unread data resets it, and a client still writing its body then gets
+the reset instead of the answer naming the limit.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from typing import Any
 
 Scope = dict[str, Any]
+DRAIN_BYTES = 4 * 1024 * 1024
+DRAIN_S = 2.0
 
 
 class BodyTooLarge(Exception):
@@ -39,11 +48,13 @@ class BodySizeLimit:
             await self.app(scope, receive, send)
             return
         if length is not None and length.strip().isdigit() and int(length) > self.max_bytes:
+            await _drain(receive)
             await self._refuse(send)
             return
         try:
             body = await self._read(receive)
         except BodyTooLarge:
+            await _drain(receive)
             await self._refuse(send)
             return
         if body is None:
@@ -94,3 +105,15 @@ class BodySizeLimit:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+async def _drain(receive: Any) -> None:
+    """Read and drop the rest of a refused body, within ``DRAIN_BYTES`` and ``DRAIN_S``."""
+    left = DRAIN_BYTES
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(DRAIN_S):
+            while left > 0:
+                message = await receive()
+                if message["type"] == "http.disconnect" or not message.get("more_body", False):
+                    return
+                left -= len(message.get("body", b""))

@@ -24,6 +24,7 @@ from fastapi import HTTPException, status
 from pydantic import BaseModel, Field
 from sqlalchemy import case, func, select
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.gateway.auth import Principal
 from services.gateway.store import budgets, metadata
@@ -155,20 +156,25 @@ def _limit_column(settings: LecternSettings) -> Any:
 
 async def budget_of(sessionmaker: Any, settings: LecternSettings, who: Principal) -> Budget:
     """The caller's budget this month (a row is made for it, with its current kind)."""
+    async with sessionmaker() as session, session.begin():
+        return await budget_in(session, settings, who)
+
+
+async def budget_in(session: AsyncSession, settings: LecternSettings, who: Principal) -> Budget:
+    """:func:`budget_of` in the caller's transaction."""
     account, now = account_of(who), datetime.now(UTC)
     period = period_of(now)
-    async with sessionmaker() as session, session.begin():
-        stmt = insert(budgets).values(
-            account=account.key, period=period, kind=account.kind, tokens_used=0
+    stmt = insert(budgets).values(
+        account=account.key, period=period, kind=account.kind, tokens_used=0
+    )
+    used = (
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[budgets.c.account, budgets.c.period],
+                set_={"kind": account.kind},  # a guest who registered becomes a user
+            ).returning(budgets.c.tokens_used)
         )
-        used = (
-            await session.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=[budgets.c.account, budgets.c.period],
-                    set_={"kind": account.kind},  # a guest who registered becomes a user
-                ).returning(budgets.c.tokens_used)
-            )
-        ).scalar_one()
+    ).scalar_one()
     limit = limit_for(settings, account.kind)
     return Budget(
         account=account.key if account.kind == "tenant" else "you",
@@ -183,7 +189,15 @@ async def budget_of(sessionmaker: Any, settings: LecternSettings, who: Principal
 
 async def require_budget(sessionmaker: Any, settings: LecternSettings, who: Principal) -> Budget:
     """The caller's budget; 402 naming the budget when none is left."""
-    budget = await budget_of(sessionmaker, settings, who)
+    async with sessionmaker() as session, session.begin():
+        return await require_budget_in(session, settings, who)
+
+
+async def require_budget_in(
+    session: AsyncSession, settings: LecternSettings, who: Principal
+) -> Budget:
+    """:func:`require_budget` in the caller's transaction (a 402 rolls it back)."""
+    budget = await budget_in(session, settings, who)
     if budget.remaining_tokens is not None and budget.remaining_tokens <= 0:
         BUDGET_REJECTIONS.labels(budget.kind).inc()
         whose = "your tenant's" if budget.kind == "tenant" else f"your {budget.kind}"

@@ -10,7 +10,7 @@ from sqlalchemy import delete
 from sqlalchemy.dialects.postgresql import insert
 
 from services.gateway.auth import Principal
-from services.gateway.budgets import require_budget
+from services.gateway.budgets import require_budget_in
 from services.gateway.store import jobs
 from shared import rpc
 from shared.contracts.base import Message, new_id
@@ -40,9 +40,10 @@ async def submit(
     """Record the job, then publish ``command``; the job's stream ends at ``final_events``."""
     runtime = request.app.state.runtime
     course_id = getattr(command.payload, "course_id", None)
-    await require_budget(runtime.sessionmaker, request.app.state.settings, who)
-    # the job row first: events that arrive for it must find their owner
+    # the job row first: events that arrive for it must find their owner; the budget is
+    # checked in the same transaction (one commit less before the command goes out)
     async with runtime.sessionmaker() as session, session.begin():
+        await require_budget_in(session, request.app.state.settings, who)
         await session.execute(
             insert(jobs).values(
                 job_id=command.job_id,

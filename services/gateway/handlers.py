@@ -7,7 +7,8 @@ from typing import Any
 
 from faststream.rabbit import RabbitQueue
 
-from services.gateway.streams import EventHub, EventLog, StoredEvent
+from services.gateway.live import EventHub
+from services.gateway.streams import EventLog, StoredEvent
 from shared.runtime import Runtime
 from shared.topology import event_queue, events_exchange, gateway_live_exchange
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 DIST = Path(__file__).with_name("webapp") / "dist"
 CSP = (
@@ -36,19 +38,35 @@ def _secured(response: Response) -> Response:
     return response
 
 
+class _CachedAssets:
+    """The hashed assets: cached for a year, with the app's security headers.
+
+    Wraps the mounted files only (pure ASGI): an HTTP middleware on the whole app
+    (``@app.middleware``) would run a task group and a memory stream under every
+    request, each open SSE stream included, for the sake of these headers.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_secured(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 200:
+                headers = MutableHeaders(raw=message["headers"])
+                headers["Cache-Control"] = "public, max-age=31536000, immutable"
+                headers["Content-Security-Policy"] = CSP
+                headers["X-Content-Type-Options"] = "nosniff"
+                headers["Referrer-Policy"] = "no-referrer"
+            await send(message)
+
+        await self.app(scope, receive, send_secured)
+
+
 def mount(app: FastAPI, dist: Path = DIST) -> None:
     """Serve the built app from ``dist`` (its hashed assets cached for a year)."""
     assets = dist / "assets"
     if assets.is_dir():
-        app.mount("/assets", StaticFiles(directory=assets), name="assets")
-
-    @app.middleware("http")
-    async def secure_assets(request: Request, call_next):  # type: ignore[no-untyped-def]
-        response = await call_next(request)
-        if request.url.path.startswith("/assets/") and response.status_code == 200:
-            response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
-            _secured(response)
-        return response
+        app.mount("/assets", _CachedAssets(StaticFiles(directory=assets)), name="assets")
 
     root = dist.resolve()
 

@@ -4,18 +4,16 @@ Every event on ``lectern.events`` is stored once (by message_id) with a per-job
 sequence number. The number comes from the job row, updated in the same transaction,
 so per job the commit order is the sequence order: an SSE client resuming from
 ``Last-Event-ID: n`` gets exactly the events after n. After commit the stored event is
-fanned out to every gateway replica's exclusive queue; a replica that sees a gap
-reads the missing events from the log.
+fanned out to every gateway replica's exclusive queue, whose open streams get it
+(services/gateway/live.py); a stream that misses one reads it from the log.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections import defaultdict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,35 +48,6 @@ class StoredEvent:
 def event_name(schema: str) -> str:
     """``course.plan_proposed.v1`` → ``course.plan_proposed``."""
     return schema.rsplit(".v", 1)[0] if ".v" in schema else schema
-
-
-class EventHub:
-    """In-process fan-out from this replica's live queue to open SSE streams."""
-
-    def __init__(self) -> None:
-        self._watchers: dict[str, set[asyncio.Queue[StoredEvent]]] = defaultdict(set)
-
-    def watch(self, job_id: str) -> asyncio.Queue[StoredEvent]:
-        queue: asyncio.Queue[StoredEvent] = asyncio.Queue(maxsize=10_000)
-        self._watchers[job_id].add(queue)
-        return queue
-
-    def unwatch(self, job_id: str, queue: asyncio.Queue[StoredEvent]) -> None:
-        watchers = self._watchers.get(job_id)
-        if watchers is not None:
-            watchers.discard(queue)
-            if not watchers:
-                del self._watchers[job_id]
-
-    def deliver(self, event: StoredEvent) -> None:
-        for queue in self._watchers.get(event.job_id, ()):
-            # a stream that fell this far behind recovers from the log (gap handling)
-            with contextlib.suppress(asyncio.QueueFull):
-                queue.put_nowait(event)
-
-    @property
-    def open_streams(self) -> int:
-        return sum(len(w) for w in self._watchers.values())
 
 
 DATABASE_PATIENCE_S = 120.0
@@ -196,49 +165,10 @@ class EventLog:
                 StoredEvent(job_id=job_id, seq=int(r.seq), event=r.event, body=r.body) for r in rows
             ]
 
-
-async def job_stream(
-    log_: EventLog,
-    hub: EventHub,
-    job_id: str,
-    after_seq: int,
-    final_events: list[str],
-    *,
-    idle_check: float = 5.0,
-) -> AsyncIterator[StoredEvent]:
-    """The job's events after ``after_seq``: the stored ones, then live, until a final one.
-
-    Watches before reading the log, so nothing committed in between is missed; live
-    events already sent are skipped, and a gap is filled from the log.
-    """
-    queue = hub.watch(job_id)
-    last = after_seq
-    read_log = True
-    try:
-        while True:
-            if read_log:
-                backlog = await log_.since(job_id, last)
-                for event in backlog:
-                    yield event
-                    last = event.seq
-                    if event.event in final_events:
-                        return
-                read_log = len(backlog) >= 1000
-                if read_log:
-                    continue
-            try:
-                event = await asyncio.wait_for(queue.get(), idle_check)
-            except TimeoutError:
-                read_log = True  # covers a fan-out message lost on a reconnect
-                continue
-            if event.seq <= last:
-                continue
-            if event.seq > last + 1:
-                read_log = True  # a gap: fill it from the log
-                continue
-            yield event
-            last = event.seq
-            if event.event in final_events:
-                return
-    finally:
-        hub.unwatch(job_id, queue)
+    async def last_seqs(self, job_ids: list[str]) -> dict[str, int]:
+        """The last stored seq of each of ``job_ids`` that exists, in one query."""
+        async with self.sessionmaker() as session:
+            rows = await session.execute(
+                select(jobs.c.job_id, jobs.c.last_seq).where(jobs.c.job_id.in_(job_ids))
+            )
+            return {r.job_id: int(r.last_seq) for r in rows}

@@ -194,5 +194,5 @@ async def finalize_course(
                     )
                 )
                 await enqueue(session, metadata, command)
-    deps.wake_relay()
+        deps.wake_relay()  # committed: announce now, not after releasing the lease
     return True

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.planner.store import course_sources, metadata
 from shared.citations import label, resolve
@@ -69,24 +70,35 @@ async def source_deleted(event: SourceDeleted, sessionmaker: Any) -> bool:
     return True
 
 
-async def passages(deps: Any, origin: Message, course_id: str, query: str) -> list[dict[str, Any]]:
+async def has_sources(session: AsyncSession, origin: Message, course_id: str) -> bool:
+    """Whether the sender's course has sources (in the caller's session)."""
+    owner = course_sources.c.user_id
+    count = await session.scalar(
+        select(func.count()).where(
+            course_sources.c.course_id == course_id,
+            course_sources.c.tenant_id == origin.tenant_id,
+            owner.is_(None) if origin.user_id is None else owner == origin.user_id,
+        )
+    )
+    return bool(count)
+
+
+async def passages(
+    deps: Any, origin: Message, course_id: str, query: str, *, has: bool | None = None
+) -> list[dict[str, Any]]:
     """Passages of the owner's course sources for ``query``; [] when it has none.
 
-    A course with sources whose passages cannot be fetched (content down) raises the
-    RPC error, so the command is retried rather than planned without them.
+    ``has`` is :func:`has_sources` when the caller already asked (in a session it had
+    open anyway: one database round trip less before the LLM call). A course with
+    sources whose passages cannot be fetched (content down) raises the RPC error, so
+    the command is retried rather than planned without them.
     """
     search = getattr(deps, "search_sources", None)
     if search is None:
         return []
-    owner = course_sources.c.user_id
-    async with deps.sessionmaker() as session:
-        has = await session.scalar(
-            select(func.count()).where(
-                course_sources.c.course_id == course_id,
-                course_sources.c.tenant_id == origin.tenant_id,
-                owner.is_(None) if origin.user_id is None else owner == origin.user_id,
-            )
-        )
+    if has is None:
+        async with deps.sessionmaker() as session:
+            has = await has_sources(session, origin, course_id)
     if not has:
         return []
     found = await search(

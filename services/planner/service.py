@@ -57,7 +57,8 @@ async def plan_course(cmd: PlanCourse, deps: PlannerDeps, *, delivery: int = 0) 
             )
             if existing.first() is not None:
                 raise PermanentError(f"course {p.course_id} already exists; choose a new course_id")
-        given = await grounding.passages(deps, cmd, p.course_id, prompts.plan_query(p))
+            has = await grounding.has_sources(session, cmd, p.course_id)
+        given = await grounding.passages(deps, cmd, p.course_id, prompts.plan_query(p), has=has)
         how = {
             "task": "welcome_plan",
             "prompt": prompts.WELCOME_PLAN,
@@ -81,7 +82,7 @@ async def plan_course(cmd: PlanCourse, deps: PlannerDeps, *, delivery: int = 0) 
         if given:
             result = replace(result, text=grounding.cite(result.text, given))
         await _store_plan(cmd, result, deps, consumer)
-    deps.wake_relay()
+        deps.wake_relay()  # committed: announce now, not after releasing the lease
     return True
 
 
@@ -210,6 +211,7 @@ async def refine_plan(cmd: RefinePlan, deps: PlannerDeps, *, delivery: int = 0) 
             require_planning(course, "refined")
             turns = await chat.load_turns(session, course_id)
             summary = await chat.load_summary(session, course_id)
+            has = await grounding.has_sources(session, cmd, course_id)
         profile = LearnerProfile.model_validate(course.profile)
         history = chat.plan_history(turns, summary)
         if history.to_summarise:
@@ -221,7 +223,7 @@ async def refine_plan(cmd: RefinePlan, deps: PlannerDeps, *, delivery: int = 0) 
             cmd.payload.text,
         )
         query = prompts.plan_query(profile, cmd.payload.text)
-        given = await grounding.passages(deps, cmd, course_id, query)
+        given = await grounding.passages(deps, cmd, course_id, query, has=has)
         how = {
             "task": "refine_plan",
             "prompt": prompts.REFINE_PLAN,
@@ -262,7 +264,7 @@ async def refine_plan(cmd: RefinePlan, deps: PlannerDeps, *, delivery: int = 0) 
                 metadata,
                 _proposed(cmd, course_id, plan_id, result, derived_id(cmd.message_id, "pp")),
             )
-    deps.wake_relay()
+        deps.wake_relay()  # committed: announce now, not after releasing the lease
     return True
 
 

@@ -11,11 +11,14 @@ subject (a course or user id): the same subject always gets the same version, in
 every process, with no state to share. When the registry cannot be asked, the
 shipped default is rendered and reported as a fallback (version ``default``),
 never as a registry version; the failure is remembered for ``retry_s`` so a down
-registry does not slow every call.
+registry does not slow every call. Callers that miss the cache together share one
+request: a worker taking a thousand messages at once asks once, not a thousand times
+(FastStream sends one RPC at a time per process, so those would queue behind each other).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import time
@@ -70,12 +73,14 @@ class RegistryPrompts:
         self.retry_s = retry_s
         self._cache: dict[str, _Entry] = {}
         self._down_until: dict[str, float] = {}
+        self._fetching: dict[str, asyncio.Task[_Entry | None]] = {}
 
     def invalidate(self, name: str, label: str) -> None:
         """Forget ``name@label`` (called on ``prompt.activated``)."""
         if label == self.label:
             self._cache.pop(name, None)
             self._down_until.pop(name, None)
+            self._fetching.pop(name, None)  # a request under way may predate the move
 
     async def _entry(self, name: str) -> _Entry | None:
         now = time.monotonic()
@@ -84,6 +89,25 @@ class RegistryPrompts:
             return entry
         if self._down_until.get(name, 0.0) > now:
             return None
+        fetching = self._fetching.get(name)
+        if fetching is None:
+            fetching = asyncio.create_task(self._fetch(name), name=f"prompt-resolve:{name}")
+            self._fetching[name] = fetching
+        # shielded: a caller that gives up (cancelled) leaves the others their answer
+        return await asyncio.shield(fetching)
+
+    async def _fetch(self, name: str) -> _Entry | None:
+        """Ask the registry for ``name``; cache the answer (or the failure) unless a
+        ``prompt.activated`` came meanwhile."""
+        me = asyncio.current_task()
+        try:
+            return await self._ask(name, current=lambda: self._fetching.get(name) is me)
+        finally:
+            if self._fetching.get(name) is me:
+                del self._fetching[name]
+
+    async def _ask(self, name: str, current: Callable[[], bool]) -> _Entry | None:
+        now = time.monotonic()
         try:
             resolved = await self.ask("resolve", {"name": name, "label": self.label})
             parsed = {
@@ -94,10 +118,12 @@ class RegistryPrompts:
             log.warning(
                 "prompt %s@%s: registry unavailable (%s); using the default", name, self.label, exc
             )
-            self._down_until[name] = now + self.retry_s
+            if current():
+                self._down_until[name] = now + self.retry_s
             return None
         entry = _Entry(resolved, parsed, now)
-        self._cache[name] = entry
+        if current():
+            self._cache[name] = entry
         return entry
 
     async def render(

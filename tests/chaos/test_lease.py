@@ -56,6 +56,47 @@ async def test_a_lease_outlives_a_database_restart(postgres: PrivatePostgres) ->
         await engine.dispose()
 
 
+async def test_many_leases_are_renewed_together_and_a_released_one_is_not(
+    postgres: PrivatePostgres,
+) -> None:
+    """A worker holding many leases renews them all (one statement per interval, not one
+    transaction per lease); one released meanwhile stays free for its retry."""
+    from sqlalchemy import event
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    metadata = service_metadata("many")
+    engine = create_async_engine(postgres.url("lease"), pool_pre_ping=True)
+    updates: list[str] = []
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def count(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if statement.startswith("UPDATE"):
+            updates.append(statement)
+
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("CREATE SCHEMA many"))
+            await conn.run_sync(metadata.create_all)
+        sessions = make_sessionmaker(engine)
+        holders = [WorkLease(sessions, metadata, "c", f"m-{i}", lease_s=1.2) for i in range(50)]
+        assert all(await asyncio.gather(*(h.acquire() for h in holders)))
+        await holders[0].release()
+        released = len(updates)
+        await asyncio.sleep(2.0)  # longer than the lease: only renewals keep the others
+        renewals = len(updates) - released
+        assert 1 <= renewals <= 6, renewals  # every 0.4 s, all 50 at once
+        async with sessions() as session:
+            live = await session.scalar(
+                text("SELECT count(*) FROM many.processed_messages WHERE lease_until > now()")
+            )
+        assert live == 49  # all held but the released one
+        again = WorkLease(sessions, metadata, "c", "m-0", lease_s=1.2)
+        assert await asyncio.wait_for(again.acquire(poll_s=0.1), 1.0)  # free at once
+        await asyncio.gather(again.release(), *(h.release() for h in holders[1:]))
+    finally:
+        await engine.dispose()
+
+
 async def test_a_later_holder_streams_higher_attempts(postgres: PrivatePostgres) -> None:
     """Each holder of a message's lease numbers its chunks above every earlier holder's,
     an identical copy of the message too (same id, same headers: delivery 0 again)."""

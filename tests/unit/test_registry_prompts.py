@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -74,6 +75,37 @@ async def test_a_down_registry_falls_back_to_the_shipped_default_and_backs_off()
     assert rendered.messages[0]["content"] == "Default for SQL."
     await source.render(NAME, {"topic": "SQL"})
     assert registry.asked == 1  # not asked again within retry_s
+
+
+async def test_callers_that_miss_the_cache_together_share_one_request() -> None:
+    """A worker taking a burst of messages asks the registry once per prompt, not once
+    per message (FastStream sends one RPC at a time: they would queue)."""
+    registry, source = make()
+    release = asyncio.Event()
+    ask = registry.ask
+
+    async def slow_ask(query: str, body: dict[str, Any]) -> Any:
+        await release.wait()
+        return await ask(query, body)
+
+    source.ask = slow_ask
+    renders = [asyncio.create_task(source.render(NAME, {"topic": str(i)})) for i in range(50)]
+    await asyncio.sleep(0)
+    release.set()
+    rendered = await asyncio.gather(*renders)
+    assert registry.asked == 1
+    assert [r.messages[0]["content"] for r in rendered] == [f"V1 {i}" for i in range(50)]
+    # a label that moves while a request is under way: that answer is not cached
+    registry.answer = {"version": 2, "versions": {"2": _version("V2 {topic}")}}
+    release.clear()
+    source.invalidate(NAME, "production")
+    stale = asyncio.create_task(source.render(NAME, {"topic": "SQL"}))
+    await asyncio.sleep(0)
+    source.invalidate(NAME, "production")  # prompt.activated again, mid-request
+    release.set()
+    await stale
+    assert (await source.render(NAME, {"topic": "SQL"})).version == "2"
+    assert registry.asked == 3  # the request under way was not taken for the new label
 
 
 async def test_experiment_arms_are_sticky_per_subject() -> None:

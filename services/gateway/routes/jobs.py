@@ -8,13 +8,14 @@ EventSource (which cannot set headers), a short-lived stream token of that job a
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, status
 from pydantic import AfterValidator, BaseModel, Field
 from sqlalchemy import select
 from sse_starlette.sse import EventSourceResponse
+from starlette.types import Receive, Scope, Send
 
 from services.gateway.auth import (
     CurrentPrincipal,
@@ -25,8 +26,8 @@ from services.gateway.auth import (
     verify_token,
 )
 from services.gateway.inputs import PG_BIGINT_MAX, check_id
+from services.gateway.live import job_stream
 from services.gateway.store import jobs
-from services.gateway.streams import job_stream
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 JobId = Annotated[str, Path(min_length=1, max_length=200), AfterValidator(check_id)]
@@ -144,13 +145,40 @@ async def job_events(
     """
     who = await _stream_caller(request, job_id, access_token)
     after = _parse_last_event_id(last_event_id)
-    row = await _own_job(request, job_id, who)
-    state = request.app.state
+    hub = request.app.state.hub
+    # watched before the job row is read: an event committed after the read comes live,
+    # one committed before is counted in its last_seq (same transaction)
+    watcher = hub.watch(job_id, after)
+    try:
+        row = await _own_job(request, job_id, who)
+    except BaseException:
+        hub.unwatch(watcher)
+        raise
+    stream = job_stream(
+        request.app.state.event_log,
+        hub,
+        watcher,
+        list(row.final_events),
+        stored_up_to=int(row.last_seq),  # nothing stored after ``after``: no log read
+    )
 
     async def events() -> AsyncIterator[dict[str, Any]]:
-        async for event in job_stream(
-            state.event_log, state.hub, job_id, after, list(row.final_events)
-        ):
+        async for event in stream:
             yield {"id": str(event.seq), "event": event.event, "data": json.dumps(event.body)}
 
-    return EventSourceResponse(events(), ping=15)
+    return WatchingResponse(events(), on_close=lambda: hub.unwatch(watcher), ping=15)
+
+
+class WatchingResponse(EventSourceResponse):
+    """An event stream that lets go of its job's watcher however it ends, even before
+    its first event (a client gone at once never starts the generator)."""
+
+    def __init__(self, content: Any, *, on_close: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self.on_close = on_close
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.on_close()
