@@ -12,7 +12,7 @@ publish to its stream receiving it is measured (wall clock, one machine). The
 event goes the whole way: the gateway's event log stores it, then fans it out to
 every replica's live queue, which hands it to the open stream. ``--via live``
 publishes stored-looking events straight onto the live fan-out exchange instead,
-``--batch`` to a message as the log does, to see the read side alone.
+as the log does, to see the read side alone.
 
 Prints: streams held, time to open them all, publish → receipt p50/p95/p99/max and
 how many arrived, the gateway's RSS and CPU while holding the streams idle and
@@ -136,10 +136,10 @@ def envelope(job_id: str, user_id: str) -> dict[str, Any]:
     }
 
 
-async def publish_all(job_ids: list[str], user_id: str, via: str, batch: int) -> dict[str, float]:
+async def publish_all(job_ids: list[str], user_id: str, via: str) -> dict[str, float]:
     """One event per job, published concurrently with confirms; each one's publish time.
 
-    ``via="live"``: as the event log fans stored events out, ``batch`` to a message.
+    ``via="live"``: as the event log fans a stored event out.
     """
     sent: dict[str, float] = {}
     connection = await aio_pika.connect(AMQP)
@@ -160,15 +160,13 @@ async def publish_all(job_ids: list[str], user_id: str, via: str, batch: int) ->
 
         if via == "events":
             sends = [publish(envelope(j, user_id), [j]) for j in job_ids]
-        else:
-            sends = []
-            for start in range(0, len(job_ids), batch):
-                jobs = job_ids[start : start + batch]
-                stored = [
-                    {"job_id": j, "seq": 1, "event": "job.chunk", "body": envelope(j, user_id)}
-                    for j in jobs
-                ]
-                sends.append(publish({"events": stored}, jobs))
+        else:  # as the event log fans a stored event out
+            sends = [
+                publish(
+                    {"job_id": j, "seq": 1, "event": "job.chunk", "body": envelope(j, user_id)}, [j]
+                )
+                for j in job_ids
+            ]
         await asyncio.gather(*sends)
     return sent
 
@@ -286,7 +284,7 @@ async def run(args: argparse.Namespace, gateway: Service, log_dir: Path) -> None
 
         targets = job_ids[: args.fanout]
         cpu1, t1 = proc.cpu_s(), time.perf_counter()
-        sent = await publish_all(targets, user_id, args.via, args.batch)
+        sent = await publish_all(targets, user_id, args.via)
         waited = await client.ask(f"wait {len(targets)} {args.timeout}")
         deliver_s = time.perf_counter() - t1
         cpu_deliver = proc.cpu_s() - cpu1
@@ -346,7 +344,6 @@ def main() -> None:
     parser.add_argument("--hold", type=float, default=10.0, help="seconds held idle, measured")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for events")
     parser.add_argument("--via", choices=("events", "live"), default="events")
-    parser.add_argument("--batch", type=int, default=256, help="events a live message holds")
     parser.add_argument("--profile", metavar="PY_SPY", help="py-spy binary: profile each phase")
     args = parser.parse_args()
     raise_nofile_limit()

@@ -68,13 +68,22 @@ def database_unavailable(exc: BaseException) -> bool:
     return False
 
 
-def make_engine(settings: LecternSettings) -> AsyncEngine:
-    """An async engine on ``settings.database_url`` with a bounded pool."""
+def make_engine(
+    settings: LecternSettings, *, pool_size: int | None = None, pre_ping: bool = True
+) -> AsyncEngine:
+    """An async engine on ``settings.database_url`` with a bounded pool.
+
+    ``pre_ping`` checks each connection with a round trip as it leaves the pool (a
+    connection left from before a database restart is replaced, not handed out). A
+    caller that retries on :func:`database_unavailable` anyway may do without it: a
+    dead connection then fails its first statement, which invalidates the pool.
+    """
+    size = settings.db_pool_size if pool_size is None else pool_size
     return create_async_engine(
         settings.database_url,
-        pool_size=settings.db_pool_size,
-        max_overflow=settings.db_pool_size,
-        pool_pre_ping=True,
+        pool_size=size,
+        max_overflow=size,
+        pool_pre_ping=pre_ping,
         pool_recycle=1800,
     )
 

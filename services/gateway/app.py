@@ -27,6 +27,7 @@ from shared.contracts.budgets import BudgetExhausted
 from shared.contracts.content import ReviseLesson
 from shared.contracts.planner import FinalizeCourse, PlanCourse, RefinePlan
 from shared.contracts.sources import IngestSource
+from shared.db import make_engine
 from shared.metrics import SSE_OPEN_STREAMS
 from shared.runtime import Runtime
 
@@ -45,7 +46,14 @@ runtime.sends_commands_to("content")
 runtime.sends_commands_to("assessment")
 hub = EventHub()
 runtime.event_publisher(BudgetExhausted)
-event_log = EventLog(runtime.sessionmaker, runtime.settings, runtime.relay.wake)
+# the event log stores one event at a time, in queue order: its own two connections,
+# without a pre-ping round trip per event (it retries on a dead connection)
+event_log = EventLog(
+    runtime.sessionmaker,
+    runtime.settings,
+    runtime.relay.wake,
+    writer=make_engine(runtime.settings, pool_size=2, pre_ping=False),
+)
 handlers.register(runtime, event_log, hub)
 
 
@@ -70,6 +78,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     for task in background:
         task.cancel()
     await runtime.shutdown()
+    if event_log.writer is not None:
+        await event_log.writer.dispose()
 
 
 app = FastAPI(

@@ -11,15 +11,15 @@ fanned out to every gateway replica's exclusive queue, whose open streams get it
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.gateway.budgets import charge
 from services.gateway.store import events, jobs
@@ -51,6 +51,42 @@ def event_name(schema: str) -> str:
 
 
 DATABASE_PATIENCE_S = 120.0
+_DEFAULT_FINAL_JSON = json.dumps(DEFAULT_FINAL_EVENTS)
+
+# Stores an event unless its message id was stored before: the job row (made for an
+# external job) is the per-job sequencer, its row lock orders commits, and a final
+# event ends a running job in the same statement. ``was`` is the job's status before
+# (NULL for a new job): the job ended here when it was running and is not now.
+_RECORD = text(
+    f"""
+WITH fresh AS (
+    SELECT 1 AS one
+    WHERE NOT EXISTS (SELECT 1 FROM {events.fullname} WHERE message_id = :message_id)
+), prev AS (
+    SELECT status FROM {jobs.fullname} WHERE job_id = :job_id
+), job AS (
+    INSERT INTO {jobs.fullname} AS j
+        (job_id, user_id, tenant_id, kind, final_events, status, last_seq)
+    SELECT :job_id, NULL, :tenant_id, 'external', CAST(:default_final AS jsonb),
+        CASE WHEN CAST(:default_final AS jsonb) @> jsonb_build_array(CAST(:event AS text))
+            THEN CAST(:outcome AS text) ELSE 'running' END,
+        1
+    FROM fresh
+    ON CONFLICT (job_id) DO UPDATE SET
+        last_seq = j.last_seq + 1,
+        status = CASE
+            WHEN j.status = 'running'
+                AND j.final_events @> jsonb_build_array(CAST(:event AS text))
+            THEN CAST(:outcome AS text) ELSE j.status END
+    RETURNING j.last_seq, j.kind, j.status, EXTRACT(EPOCH FROM now() - j.created_at) AS age
+), stored AS (
+    INSERT INTO {events.fullname} (job_id, seq, message_id, event, body)
+    SELECT :job_id, last_seq, :message_id, :event, CAST(:body AS jsonb) FROM job
+)
+SELECT job.last_seq, job.kind, job.status, job.age, (SELECT status FROM prev) AS was
+FROM job
+"""
+)
 
 
 class EventLog:
@@ -61,69 +97,61 @@ class EventLog:
         sessionmaker: async_sessionmaker[AsyncSession],
         settings: LecternSettings,
         wake_relay: Callable[[], None] = lambda: None,
+        *,
+        writer: AsyncEngine | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.settings = settings
         self.wake_relay = wake_relay  # an event put in the outbox goes out at once
+        # events are stored without BEGIN/COMMIT around their one statement, through
+        # ``writer`` when given (the gateway's has no pre-ping round trip: the log retries
+        # a statement that failed on a dead connection, see record_in_order)
+        self.writer = writer
+        self._autocommit = (writer or sessionmaker.kw["bind"]).execution_options(
+            isolation_level="AUTOCOMMIT"
+        )
 
     async def record(self, body: dict[str, Any]) -> StoredEvent | None:
-        """Store one event; None when it was stored before (a redelivery)."""
+        """Store one event; None when it was stored before (a redelivery).
+
+        One statement (:data:`_RECORD`) does it all, in autocommit: one round trip per
+        event, where a transaction of five statements took six. An ``llm.call_completed``
+        is stored in a transaction with the charge of its tokens.
+        """
         job_id, message_id, schema = body.get("job_id"), body.get("message_id"), body.get("schema")
         for name, value in (("job_id", job_id), ("message_id", message_id), ("schema", schema)):
             if not isinstance(value, str) or not value or len(value) > 200:
                 raise PermanentError(f"event without a valid {name}")
         name = event_name(str(schema))
-        async with self.sessionmaker() as session, session.begin():
-            seen = await session.execute(
-                select(events.c.seq).where(events.c.message_id == message_id)
-            )
-            if seen.first() is not None:
-                return None
-            # the job row is the per-job sequencer; its row lock orders commits
-            upsert = insert(jobs).values(
-                job_id=job_id,
-                user_id=None,
-                tenant_id=body.get("tenant_id"),
-                kind="external",
-                final_events=DEFAULT_FINAL_EVENTS,
-                status="running",
-                last_seq=1,
-            )
-            row = (
-                await session.execute(
-                    upsert.on_conflict_do_update(
-                        index_elements=[jobs.c.job_id],
-                        set_={"last_seq": jobs.c.last_seq + 1},
-                    ).returning(jobs.c.last_seq, jobs.c.final_events, jobs.c.kind)
-                )
-            ).one()
-            seq, final_events = int(row.last_seq), list(row.final_events or [])
-            kind = str(row.kind or "external")
-            await session.execute(
-                insert(events).values(
-                    job_id=job_id, seq=seq, message_id=message_id, event=name, body=body
-                )
-            )
-            exhausted = name == "llm.call_completed" and await charge(session, body, self.settings)
-            ended = None
-            if name in final_events:
-                ended = (
-                    await session.execute(
-                        update(jobs)
-                        .where(jobs.c.job_id == job_id, jobs.c.status == "running")
-                        .values(status="failed" if name == "job.failed" else "completed")
-                        .returning(func.extract("epoch", func.now() - jobs.c.created_at))
-                    )
-                ).scalar()
+        params = {
+            "job_id": job_id,
+            "message_id": message_id,
+            "tenant_id": body.get("tenant_id"),
+            "event": name,
+            "outcome": "failed" if name == "job.failed" else "completed",
+            "default_final": _DEFAULT_FINAL_JSON,
+            "body": json.dumps(body),
+        }
+        exhausted = False
+        if name == "llm.call_completed":
+            async with self.sessionmaker() as session, session.begin():
+                row = (await session.execute(_RECORD, params)).first()
+                if row is not None:
+                    exhausted = await charge(session, body, self.settings)
+        else:
+            async with self._autocommit.connect() as conn:
+                row = (await conn.execute(_RECORD, params)).first()
+        if row is None:
+            return None
         if exhausted:
             self.wake_relay()
+        seq, kind = int(row.last_seq), str(row.kind or "external")
         # counted once committed: a rolled-back attempt is redelivered and counted then
         if seq == 1 and kind == "external":
             JOBS.labels(kind, "started").inc()
-        if ended is not None:
-            outcome = "failed" if name == "job.failed" else "completed"
-            JOBS.labels(kind, outcome).inc()
-            JOB_DURATION.labels(kind, outcome).observe(max(0.0, float(ended)))
+        if row.was in (None, "running") and row.status != "running":
+            JOBS.labels(kind, row.status).inc()
+            JOB_DURATION.labels(kind, row.status).observe(max(0.0, float(row.age)))
         return StoredEvent(job_id=str(job_id), seq=seq, event=name, body=body)
 
     async def record_in_order(
