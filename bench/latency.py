@@ -50,6 +50,7 @@ from tests.chaos.harness import FaultLLM  # noqa: E402
 from tests.support.client import PROFILE, bearer, guest_token  # noqa: E402
 from tests.support.infra import fresh_bench_env  # noqa: E402
 from tests.support.processes import make_cluster  # noqa: E402
+from tests.support.sse import read_events  # noqa: E402
 
 MODEL = "openai/lectern-bench"
 SERVICES = ("gateway", "planner", "prompts")  # what a chat plan needs
@@ -113,29 +114,6 @@ def planner_messages(topic: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
 # --------------------------------------------------------------------------- path A
 
 
-async def sse_events(
-    client: httpx.AsyncClient, url: str, token: str, timeout: float = 60
-) -> list[tuple[float, str, dict[str, Any]]]:
-    """(time received, event, data) of a job's SSE stream, until a final event."""
-    headers = {**bearer(token), "Accept": "text/event-stream"}
-    out: list[tuple[float, str, dict[str, Any]]] = []
-    async with client.stream("GET", url, headers=headers, timeout=timeout) as resp:
-        resp.raise_for_status()
-        fields: dict[str, str] = {}
-        async for line in resp.aiter_lines():
-            if line == "":
-                if "data" in fields:
-                    event = fields.get("event", "message")
-                    out.append((time.time(), event, json.loads(fields["data"])))
-                    if event in FINAL:
-                        return out
-                fields = {}
-            elif not line.startswith(":"):
-                name, _, value = line.partition(":")
-                fields[name] = value[1:] if value.startswith(" ") else value
-    raise RuntimeError(f"stream ended without a final event: {[e for _, e, _ in out]}")
-
-
 async def lectern_step(client: httpx.AsyncClient, token: str, topic: str) -> dict[str, Any]:
     """Path A: one chat plan through Lectern; times in wall-clock seconds."""
     sent = time.time()
@@ -144,11 +122,11 @@ async def lectern_step(client: httpx.AsyncClient, token: str, topic: str) -> dic
     if resp.status_code != 202:
         raise RuntimeError(f"POST /v1/courses: {resp.status_code} {resp.text}")
     body = resp.json()
-    events = await sse_events(client, body["events_url"], token)
-    done, last, _ = events[-1]
-    if last != "course.plan_proposed":
-        raise RuntimeError(f"the plan failed: {events[-1][2]}")
-    chunks = [t for t, name, _ in events if name == "job.chunk"]
+    events = await read_events(client, body["events_url"], token, until=FINAL, timeout=60)
+    if not events or events[-1].event != "course.plan_proposed":
+        raise RuntimeError(f"the plan failed: {[(e.event, e.data) for e in events[-3:]]}")
+    done = events[-1].received
+    chunks = [e.received for e in events if e.event == "job.chunk"]
     return {
         "topic": topic,
         "job_id": body["job_id"],

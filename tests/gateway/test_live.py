@@ -112,17 +112,24 @@ async def test_fan_out_lost_on_a_reconnect_is_recovered_by_one_check() -> None:
             w.cancel()
 
 
-async def test_the_jittered_safety_check_recovers_without_a_reconnect() -> None:
-    log, hub = FakeLog(), EventHub()
-    checker = asyncio.create_task(hub.keep_checking(log, every=0.1))
+async def missed_event_arrives(log: FakeLog, hub: EventHub, every: float, nudge: bool) -> None:
+    """An event stored but never fanned out reaches its open stream, with the hub
+    checking every ``every`` s (and asked to check at once when ``nudge``)."""
+    checker = asyncio.create_task(hub.keep_checking(log, every=every))
     try:
         stream = open_stream(log, hub, "j")
         waiting = asyncio.ensure_future(next_seq(stream))
         await asyncio.sleep(0)
         log.store("j")  # never fanned out
+        if nudge:
+            hub.check_soon()
         assert await waiting == 1
     finally:
         checker.cancel()
+
+
+async def test_the_jittered_safety_check_recovers_without_a_reconnect() -> None:
+    await missed_event_arrives(FakeLog(), EventHub(), every=0.1, nudge=False)
 
 
 async def test_a_check_does_not_wake_a_stream_whose_events_are_on_their_way() -> None:
@@ -164,15 +171,6 @@ async def test_a_check_that_fails_is_tried_again_soon(monkeypatch: pytest.Monkey
             return await super().last_seqs(job_ids)
 
     monkeypatch.setattr(live, "RETRY_S", 0.05)
-    log, hub = FlakyLog(), EventHub()
-    checker = asyncio.create_task(hub.keep_checking(log, every=3600))
-    try:
-        stream = open_stream(log, hub, "j")
-        waiting = asyncio.ensure_future(next_seq(stream))
-        await asyncio.sleep(0)
-        log.store("j")
-        hub.check_soon()
-        assert await waiting == 1
-        assert log.checks == 2
-    finally:
-        checker.cancel()
+    log = FlakyLog()
+    await missed_event_arrives(log, EventHub(), every=3600, nudge=True)
+    assert log.checks == 2

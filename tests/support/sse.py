@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ class SseEvent:
     id: str | None
     event: str
     data: dict[str, Any]
+    received: float = field(default_factory=time.time, compare=False)  # wall clock, when read
 
 
 async def read_events(
