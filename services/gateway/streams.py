@@ -14,11 +14,13 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.gateway.budgets import charge
@@ -30,6 +32,7 @@ from shared.settings import LecternSettings
 
 log = logging.getLogger("lectern.gateway.streams")
 DEFAULT_FINAL_EVENTS = ["course.ready", "job.failed"]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,43 @@ def event_name(schema: str) -> str:
 
 
 DATABASE_PATIENCE_S = 120.0
+
+
+def check_event(body: dict[str, Any]) -> None:
+    """An event the log can store, or a permanent error naming what is missing."""
+    for name in ("job_id", "message_id", "schema"):
+        value = body.get(name)
+        if not isinstance(value, str) or not value or len(value) > 200:
+            raise PermanentError(f"event without a valid {name}")
+
+
+async def wait_for_database(
+    store: Callable[[], Awaitable[T]], *, patience: float = DATABASE_PATIENCE_S
+) -> T:
+    """``store()``, tried again while PostgreSQL is unreachable (up to ``patience`` s).
+
+    The log takes events in queue order. A failed event handed to the retry queue would
+    come back behind later ones (chunks out of order, a ``course.ready`` before its last
+    lesson) and be dead-lettered, gone from the log, after a few seconds of outage;
+    holding it here keeps the queue waiting.
+    """
+    deadline = time.monotonic() + patience
+    delay = 0.2
+    while True:
+        try:
+            return await store()
+        except Exception as exc:
+            if not database_unavailable(exc) or time.monotonic() + delay > deadline:
+                raise
+            log.warning(
+                "event log: database unavailable (%s), retrying in %.1fs",
+                type(exc).__name__,
+                delay,
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
 _DEFAULT_FINAL_JSON = json.dumps(DEFAULT_FINAL_EVENTS)
 
 # Stores an event unless its message id was stored before: the job row (made for an
@@ -110,6 +150,7 @@ class EventLog:
         self._autocommit = (writer or sessionmaker.kw["bind"]).execution_options(
             isolation_level="AUTOCOMMIT"
         )
+        self._writer_sessions = async_sessionmaker(writer) if writer else sessionmaker
 
     async def record(self, body: dict[str, Any]) -> StoredEvent | None:
         """Store one event; None when it was stored before (a redelivery).
@@ -118,10 +159,8 @@ class EventLog:
         event, where a transaction of five statements took six. An ``llm.call_completed``
         is stored in a transaction with the charge of its tokens.
         """
-        job_id, message_id, schema = body.get("job_id"), body.get("message_id"), body.get("schema")
-        for name, value in (("job_id", job_id), ("message_id", message_id), ("schema", schema)):
-            if not isinstance(value, str) or not value or len(value) > 200:
-                raise PermanentError(f"event without a valid {name}")
+        check_event(body)
+        job_id, message_id, schema = body["job_id"], body["message_id"], body["schema"]
         name = event_name(str(schema))
         params = {
             "job_id": job_id,
@@ -157,28 +196,114 @@ class EventLog:
     async def record_in_order(
         self, body: dict[str, Any], *, patience: float = DATABASE_PATIENCE_S
     ) -> StoredEvent | None:
-        """:meth:`record`, waiting out a database outage in place (up to ``patience`` s).
+        """:meth:`record`, waiting out a database outage in place (:func:`wait_for_database`)."""
+        return await wait_for_database(lambda: self.record(body), patience=patience)
 
-        The log takes one event at a time in queue order. A failed event handed to the
-        retry queue would come back behind later ones (chunks out of order, a
-        ``course.ready`` before its last lesson) and be dead-lettered, gone from the
-        log, after a few seconds of outage; holding it here keeps the queue waiting.
+    async def record_many(self, bodies: list[dict[str, Any]]) -> list[StoredEvent | None]:
+        """Store ``bodies`` in one transaction, in order; None for an event stored before.
+
+        The same as :meth:`record` for each in turn: per job the sequence numbers follow
+        the list's order, a message id is stored once (within the batch too), tokens are
+        charged per stored ``llm.call_completed``, a final event ends its running job.
         """
-        deadline = time.monotonic() + patience
-        delay = 0.2
-        while True:
-            try:
-                return await self.record(body)
-            except Exception as exc:
-                if not database_unavailable(exc) or time.monotonic() + delay > deadline:
-                    raise
-                log.warning(
-                    "event log: database unavailable (%s), retrying in %.1fs",
-                    type(exc).__name__,
-                    delay,
+        if len(bodies) == 1:
+            return [await self.record(bodies[0])]
+        for body in bodies:
+            check_event(body)
+        results: list[StoredEvent | None] = [None] * len(bodies)
+        ended: list[tuple[str, str, float]] = []  # kind, outcome, seconds
+        started: list[str] = []
+        kinds: dict[str, str] = {}
+        exhausted = False
+        async with self._writer_sessions() as session, session.begin():
+            ids = [b["message_id"] for b in bodies]
+            found = await session.execute(
+                select(events.c.message_id).where(events.c.message_id.in_(ids))
+            )
+            seen = set(found.scalars().all())
+            fresh: list[int] = []
+            for i, body in enumerate(bodies):
+                if body["message_id"] not in seen:
+                    seen.add(body["message_id"])
+                    fresh.append(i)
+            if not fresh:
+                return results
+            counts = Counter(bodies[i]["job_id"] for i in fresh)
+            tenant: dict[str, Any] = {}
+            for i in fresh:
+                tenant.setdefault(bodies[i]["job_id"], bodies[i].get("tenant_id"))
+            # the job rows are the per-job sequencers; taken in job_id order (no deadlock)
+            upsert = insert(jobs).values(
+                [
+                    {
+                        "job_id": job_id,
+                        "user_id": None,
+                        "tenant_id": tenant[job_id],
+                        "kind": "external",
+                        "final_events": DEFAULT_FINAL_EVENTS,
+                        "status": "running",
+                        "last_seq": n,
+                    }
+                    for job_id, n in sorted(counts.items())
+                ]
+            )
+            rows = await session.execute(
+                upsert.on_conflict_do_update(
+                    index_elements=[jobs.c.job_id],
+                    set_={"last_seq": jobs.c.last_seq + upsert.excluded.last_seq},
+                ).returning(jobs.c.job_id, jobs.c.last_seq, jobs.c.final_events, jobs.c.kind)
+            )
+            next_seq: dict[str, int] = {}
+            finals: dict[str, list[str]] = {}
+            for row in rows:
+                next_seq[row.job_id] = int(row.last_seq) - counts[row.job_id] + 1
+                finals[row.job_id] = list(row.final_events or [])
+                kinds[row.job_id] = str(row.kind or "external")
+                if next_seq[row.job_id] == 1 and kinds[row.job_id] == "external":
+                    started.append(row.job_id)
+            stored_rows = []
+            for i in fresh:
+                body = bodies[i]
+                job_id, name = body["job_id"], event_name(body["schema"])
+                seq = next_seq[job_id]
+                next_seq[job_id] = seq + 1
+                stored_rows.append(
+                    {
+                        "job_id": job_id,
+                        "seq": seq,
+                        "message_id": body["message_id"],
+                        "event": name,
+                        "body": body,
+                    }
                 )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                results[i] = StoredEvent(job_id=job_id, seq=seq, event=name, body=body)
+            await session.execute(insert(events), stored_rows)
+            for i in fresh:
+                body, stored = bodies[i], results[i]
+                assert stored is not None
+                if stored.event == "llm.call_completed":
+                    exhausted = await charge(session, body, self.settings) or exhausted
+                if stored.event in finals[stored.job_id]:
+                    outcome = "failed" if stored.event == "job.failed" else "completed"
+                    took = (
+                        await session.execute(
+                            update(jobs)
+                            .where(jobs.c.job_id == stored.job_id, jobs.c.status == "running")
+                            .values(status=outcome)
+                            .returning(func.extract("epoch", func.now() - jobs.c.created_at))
+                        )
+                    ).first()
+                    if took is not None:
+                        ended.append((kinds[stored.job_id], outcome, max(0.0, float(took[0]))))
+        if exhausted:
+            self.wake_relay()
+        # counted once committed: a rolled-back batch is redelivered and counted then
+        for job_id in started:
+            JOBS.labels(kinds[job_id], "started").inc()
+        for kind, outcome, seconds in ended:
+            JOBS.labels(kind, outcome).inc()
+            JOB_DURATION.labels(kind, outcome).observe(seconds)
+        return results
 
     async def since(self, job_id: str, after_seq: int, limit: int = 1000) -> list[StoredEvent]:
         """The job's events with seq > ``after_seq``, in order."""
