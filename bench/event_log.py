@@ -26,19 +26,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
+from tests.support.client import event_body  # noqa: E402
 from tests.support.infra import fresh_bench_env  # noqa: E402
 
 
 def body(job_id: str, schema: str, **payload: object) -> dict[str, object]:
-    return {
-        "message_id": str(uuid.uuid4()),
-        "job_id": job_id,
-        "correlation_id": job_id,
-        "schema": schema,
-        "tenant_id": "default",
-        "user_id": f"user-{job_id}",
-        "payload": payload,
-    }
+    return event_body(job_id, schema, payload, f"user-{job_id}")
 
 
 async def run(args: argparse.Namespace) -> None:

@@ -36,7 +36,6 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
+from tests.support.client import event_body  # noqa: E402
 from tests.support.infra import BENCH_DB, BENCH_VHOST, fresh_bench_env  # noqa: E402
 from tests.support.processes import Service, free_port  # noqa: E402
 from tests.support.sse_load import raise_nofile_limit  # noqa: E402
@@ -123,17 +123,8 @@ class Sampler:
 
 
 def envelope(job_id: str, user_id: str) -> dict[str, Any]:
-    return {
-        "message_id": str(uuid.uuid4()),
-        "job_id": job_id,
-        "correlation_id": job_id,
-        "causation_id": None,
-        "tenant_id": "default",
-        "user_id": user_id,
-        "schema": "job.chunk.v1",
-        "occurred_at": datetime.now(UTC).isoformat(),
-        "payload": {"step": "bench", "text": "x" * 64, "attempt": 1, "index": 0},
-    }
+    payload = {"step": "bench", "text": "x" * 64, "attempt": 1, "index": 0}
+    return event_body(job_id, "job.chunk.v1", payload, user_id)
 
 
 async def publish_all(job_ids: list[str], user_id: str, via: str) -> dict[str, float]:

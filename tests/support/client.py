@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import aio_pika
@@ -114,3 +116,18 @@ async def ready_course(
     )
     assert events[-1].event == "course.ready", events[-1].data
     return accepted, events
+
+
+def event_body(job_id: str, schema: str, payload: dict[str, Any], user_id: str) -> dict[str, Any]:
+    """An event as a service publishes it on ``lectern.events`` (benchmarks' input)."""
+    return {
+        "message_id": str(uuid.uuid4()),
+        "job_id": job_id,
+        "correlation_id": job_id,
+        "causation_id": None,
+        "tenant_id": "default",
+        "user_id": user_id,
+        "schema": schema,
+        "occurred_at": datetime.now(UTC).isoformat(),
+        "payload": payload,
+    }
