@@ -173,7 +173,8 @@ class EventLog:
         }
         exhausted = False
         if name == "llm.call_completed":
-            async with self.sessionmaker() as session, session.begin():
+            # on the log's own connections too, like every other store
+            async with self._writer_sessions() as session, session.begin():
                 row = (await session.execute(_RECORD, params)).first()
                 if row is not None:
                     exhausted = await charge(session, body, self.settings)
