@@ -4,7 +4,10 @@
    the wall time seen by the caller and of the child process alone.
 2. Throughput: a realistic exercise (a small solution, 3 visible + 3 hidden tests) submitted
    ``--submissions`` times at once through one Sandbox with concurrency = CPU count; prints
-   submissions/s and p50/p95 latency (queueing included) per submission.
+   submissions/s and p50/p95 latency (queueing included) per submission, and how long the
+   event loop stalled meanwhile (a 1 ms ticker's lateness): the assessment service's LLM
+   streams share that loop. Like the service, this runs on uvloop with litellm imported, so
+   the process is as large as the service's (starting a child must not copy it).
 
 No pass/fail: figures only.
 
@@ -17,12 +20,14 @@ import argparse
 import asyncio
 import os
 import platform
+import resource
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from services.assessment.sandbox import Limits, Sandbox  # noqa: E402
 
@@ -100,13 +105,27 @@ async def throughput(submissions: int, concurrency: int) -> None:
         latencies.append((time.perf_counter() - started) * 1000)
         assert result.all_passed and len(result.tests) == 6, (result.reason, result.tests)
 
+    stalls: list[float] = []
+
+    async def tick() -> None:
+        while True:
+            before = time.perf_counter()
+            await asyncio.sleep(0.001)
+            stalls.append((time.perf_counter() - before) * 1000 - 1)
+
+    ticker = asyncio.create_task(tick())
     started = time.perf_counter()
     await asyncio.gather(*(submit() for _ in range(submissions)))
     elapsed = time.perf_counter() - started
+    ticker.cancel()
     print(
         f"grading ({submissions} submissions of a 6-test exercise, concurrency {concurrency}): "
         f"{submissions / elapsed:.1f} submissions/s in {elapsed:.1f} s; latency incl. queueing "
         f"p50 {percentile(latencies, 50):.0f} ms, p95 {percentile(latencies, 95):.0f} ms"
+    )
+    print(
+        f"event loop meanwhile: stalled p50 {percentile(stalls, 50):.1f} ms, "
+        f"p99 {percentile(stalls, 99):.1f} ms, longest {max(stalls):.1f} ms"
     )
 
 
@@ -116,13 +135,18 @@ async def main() -> None:
     parser.add_argument("--submissions", type=int, default=200)
     args = parser.parse_args()
     cpus = os.cpu_count() or 2
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     print(
         f"machine: {cpus} CPUs, Python {platform.python_version()} "
-        f"({platform.python_implementation()}), {platform.platform()}, euid {os.geteuid()}"
+        f"({platform.python_implementation()}), {platform.platform()}, euid {os.geteuid()}; "
+        f"this process: {rss} MB with litellm imported, {type(asyncio.get_running_loop())}"
     )
     await start_cost(args.runs)
     await throughput(args.submissions, cpus)
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    import litellm  # noqa: F401  (the service's size: see the module docstring)
+    import uvloop
+
+    uvloop.run(main())

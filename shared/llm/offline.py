@@ -1029,7 +1029,8 @@ class OfflineLLM(CustomLLM):
     """litellm handler for ``offline/*`` models: deterministic, no network.
 
     Latency is split so that streaming looks real: a third before the first
-    piece, the rest spread over the remaining pieces.
+    piece, the rest spread over the remaining pieces, on a fixed schedule (see
+    :func:`_schedule`).
     """
 
     def _answer(self, messages: list[dict[str, Any]]) -> tuple[str, dict[str, int]]:
@@ -1091,11 +1092,10 @@ class OfflineLLM(CustomLLM):
         """Synchronous stream of a few words per chunk, usage on the last chunk."""
         text, usage = self._answer(messages)
         chunks = self._chunks(text, usage)
-        first, rest = _split_latency(_latency_s(kwargs.get("litellm_params")), len(chunks))
-        time.sleep(first)
-        for chunk in chunks:
+        due = _schedule(_latency_s(kwargs.get("litellm_params")), len(chunks))
+        for chunk, at in zip(chunks, due, strict=True):
+            time.sleep(max(0.0, at - time.monotonic()))
             yield chunk
-            time.sleep(rest)
 
     async def astreaming(  # type: ignore[override]
         self, model: str, messages: list, **kwargs: Any
@@ -1103,16 +1103,25 @@ class OfflineLLM(CustomLLM):
         """Asynchronous stream of a few words per chunk, usage on the last chunk."""
         text, usage = self._answer(messages)
         chunks = self._chunks(text, usage)
-        first, rest = _split_latency(_latency_s(kwargs.get("litellm_params")), len(chunks))
-        await asyncio.sleep(first)
-        for chunk in chunks:
+        due = _schedule(_latency_s(kwargs.get("litellm_params")), len(chunks))
+        for chunk, at in zip(chunks, due, strict=True):
+            # always yields control, so consumers see a real interleaved stream
+            await asyncio.sleep(max(0.0, at - time.monotonic()))
             yield chunk
-            # Always yield control so consumers see a real interleaved stream.
-            await asyncio.sleep(rest)
 
 
-def _split_latency(total_s: float, chunks: int) -> tuple[float, float]:
-    """Seconds before the first chunk and after each chunk."""
-    if total_s <= 0:
-        return 0.0, 0.0
-    return total_s / 3, (total_s * 2 / 3) / max(1, chunks)
+def _schedule(total_s: float, chunks: int) -> list[float]:
+    """When each chunk is due (``time.monotonic()``): a third of the latency before the
+    first, the rest spread evenly, the last at ``total_s``.
+
+    Fixed times, as a server streams at its own pace: a consumer that is slow to take a
+    chunk delays its reading, not the model's answer (a pause after each chunk would add
+    the consumer's time to every gap and stretch a 1 s answer by its processing)."""
+    start = time.monotonic()
+    if total_s <= 0 or chunks < 1:
+        return [start] * chunks
+    if chunks == 1:
+        return [start + total_s]
+    first = total_s / 3
+    step = (total_s - first) / (chunks - 1)
+    return [start + first + i * step for i in range(chunks)]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import pytest
+import uvloop
 from sqlalchemy import select
 
 from services.assessment.sandbox import Limits, Sandbox
@@ -21,6 +23,17 @@ from shared.llm.prompts import DefaultPrompts
 from shared.outbox import outbox_table
 from shared.settings import get_settings
 from tests.support.llm import Recording
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> Mapping[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """The sandbox's tests run on both event loops: the services run on uvloop (uvicorn's
+    choice), whose own subprocess support the sandbox deliberately does not use."""
+    if item.nodeid.split("::")[0].endswith("test_sandbox.py"):
+        return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
+    return {"asyncio": asyncio.new_event_loop}
+
 
 PROFILE = LearnerProfile(topic="Python for data analysis", level="beginner", language="en")
 

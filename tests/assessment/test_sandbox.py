@@ -293,6 +293,44 @@ async def test_cancelling_a_run_kills_the_child(sandbox: Sandbox) -> None:
     assert runner_children() == []
 
 
+def sleepers(marker: str) -> list[int]:
+    """Live ``sleep <marker>`` processes (the grandchildren a test leaves behind)."""
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                if f.read().split(b"\0")[:2] == [b"sleep", marker.encode()]:
+                    found.append(int(entry))
+        except OSError:
+            continue
+    return found
+
+
+async def test_a_process_that_escapes_the_group_cannot_hold_the_run_open(
+    sandbox: Sandbox,
+) -> None:
+    # with processes allowed, the code starts one in a session of its own that keeps the
+    # output pipe open after the runner ends: the run still ends, with the tests' results
+    marker = f"{uuid.uuid4().int % 1000 + 30}.{os.getpid()}"
+    code = GOOD + (
+        "import subprocess\n"
+        f"subprocess.Popen(['sleep', {marker!r}], start_new_session=True)\n"
+        "print('started')\n"
+    )
+    limits = Limits(cpu_seconds=2, wall_seconds=5, max_processes=1)
+    started = time.monotonic()
+    try:
+        result = await sandbox.run(code, SUITES, limits=limits)
+        assert time.monotonic() - started < 5
+        assert result.status == "completed", result.reason
+        assert result.all_passed
+        assert "started" in result.output
+        assert sleepers(marker), "the escaped process should still be running"
+    finally:
+        for pid in sleepers(marker):
+            os.kill(pid, 9)
+
+
 async def test_caller_errors_raise_before_any_process_starts(sandbox: Sandbox) -> None:
     with pytest.raises(ValueError, match="larger than"):
         await sandbox.run("x = 1\n" * 20_000, SUITES)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
+import time
 from typing import Any
 
 import pytest
@@ -16,6 +18,8 @@ from shared.llm.offline import (
     HOOK_INVALID_JSON,
     HOOK_INVALID_JSON_ONCE,
     JSON_SCHEMA_HEADER,
+    OfflineLLM,
+    _schedule,
     generate,
     module_count,
     parse_modules,
@@ -311,14 +315,43 @@ def test_split_pieces_round_trips() -> None:
     assert "".join(pieces) == text and len(pieces) > 1
 
 
+def test_chunks_are_due_on_a_fixed_schedule() -> None:
+    before = time.monotonic()
+    due = _schedule(0.9, 4)
+    after = time.monotonic()
+    offsets = [at - before for at in due]
+    assert 0.3 <= offsets[0] <= 0.3 + (after - before)  # a third before the first chunk
+    gaps = [round(b - a, 6) for a, b in itertools.pairwise(due)]
+    assert gaps == [0.2] * 3  # the rest, evenly
+    assert 0.9 <= offsets[-1] <= 0.9 + (after - before)  # the last one at the latency
+    assert _schedule(0.5, 1)[0] - before >= 0.5
+    assert len(_schedule(0, 3)) == 3
+
+
+async def test_a_slow_consumer_does_not_stretch_the_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a server streams at its own pace: a consumer that takes 2 ms over each chunk reads
+    # some chunks late, but the answer still ends at the model's latency
+    monkeypatch.setenv("LECTERN_OFFLINE_LATENCY_MS", "400")
+    messages = conversation("write_lesson", ("user", "Title: Loops\nTopic: Python"))
+    started = time.monotonic()
+    chunks = 0
+    async for _ in OfflineLLM().astreaming(model="offline/lectern", messages=messages):
+        chunks += 1
+        time.sleep(0.002)  # noqa: ASYNC251 (the consumer's own work, blocking the loop)
+    elapsed = time.monotonic() - started
+    # pausing after each chunk would add the consumer's 2 ms per chunk: 0.4 s + 0.1-0.25 s
+    assert 50 <= chunks <= 125, chunks
+    assert 0.4 <= elapsed < 0.48, elapsed
+
+
 async def test_through_litellm_streaming_with_latency_and_failure(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     litellm = load_litellm()
     messages = conversation("welcome_plan", ("user", PROFILE_JSON))
     monkeypatch.setenv("LECTERN_OFFLINE_LATENCY_MS", "150")
-    import time
-
     started = time.perf_counter()
     response = await litellm.acompletion(
         model="offline/lectern",
