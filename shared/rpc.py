@@ -14,9 +14,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from aio_pika.exceptions import DeliveryError
-from faststream.rabbit import RabbitBroker, RabbitMessage
+from faststream.rabbit import RabbitBroker
 from pydantic import BaseModel, ValidationError
 
+from shared.broker import current_delivery
 from shared.topology import commands_exchange, rpc_queue
 
 log = logging.getLogger("lectern.rpc")
@@ -75,7 +76,8 @@ class RpcServer:
         prefix = f"{self.service}.rpc."
 
         @broker.subscriber(rpc_queue(self.service), commands_exchange)
-        async def answer(body: dict[str, Any], msg: RabbitMessage) -> dict[str, Any]:
+        async def answer(body: dict[str, Any]) -> dict[str, Any]:
+            msg = current_delivery(broker)
             name = (msg.raw_message.routing_key or "").removeprefix(prefix)
             handler = self.handlers.get(name)
             if handler is None:

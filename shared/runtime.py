@@ -16,11 +16,11 @@ from typing import Any
 
 import uvicorn
 from faststream.asgi import AsgiFastStream
-from faststream.rabbit import Channel, RabbitMessage, RabbitPublisher, RabbitQueue
+from faststream.rabbit import Channel, RabbitPublisher, RabbitQueue
 from sqlalchemy import MetaData
 
 from shared.asgi import database_check, make_worker_app
-from shared.broker import DURABLE_ACK, durable_router, make_broker
+from shared.broker import DURABLE_ACK, current_delivery, durable_router, make_broker
 from shared.budgets import BudgetGuard
 from shared.contracts.base import Message
 from shared.contracts.jobs import JobChunk, JobFailed
@@ -161,7 +161,8 @@ class Runtime:
         service = self.service
 
         @self._commands()
-        async def unknown_command(msg: RabbitMessage) -> None:
+        async def unknown_command() -> None:
+            msg = current_delivery(self.broker)
             raise UnknownMessageError(f"{service} has no handler for {message_schema(msg)!r}")
 
     # -- LLM ----------------------------------------------------------------------

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from faststream.rabbit import RabbitMessage
-
 from services.content import queries, service, source_handlers
+from shared.broker import current_delivery
 from shared.contracts.content import LessonRevised, LessonWritten, ReviseLesson, WriteLesson
 from shared.messaging import for_schema
 from shared.rpc import not_found, parse_query
@@ -25,16 +24,20 @@ def register(runtime: Runtime) -> None:
     deps = service.ContentDeps(**vars(runtime.generation_deps()), retriever=retriever)
 
     @commands(filter=for_schema(WriteLesson))
-    async def write_lesson(cmd: WriteLesson, msg: RabbitMessage) -> None:
+    async def write_lesson(cmd: WriteLesson) -> None:
         """Write a module's lesson: stream it, store it, emit lesson.written."""
         with job_context(cmd.job_id, cmd):
-            await service.write_lesson(cmd, deps, delivery=delivery_ordinal(msg))
+            await service.write_lesson(
+                cmd, deps, delivery=delivery_ordinal(current_delivery(runtime.broker))
+            )
 
     @commands(filter=for_schema(ReviseLesson))
-    async def revise_lesson(cmd: ReviseLesson, msg: RabbitMessage) -> None:
+    async def revise_lesson(cmd: ReviseLesson) -> None:
         """Revise a lesson from feedback: stream it, store the next version, emit lesson.revised."""
         with job_context(cmd.job_id, cmd):
-            await service.revise_lesson(cmd, deps, delivery=delivery_ordinal(msg))
+            await service.revise_lesson(
+                cmd, deps, delivery=delivery_ordinal(current_delivery(runtime.broker))
+            )
 
     @runtime.rpc.query("get_lesson")
     async def get_lesson(body: dict[str, Any]) -> dict[str, Any]:

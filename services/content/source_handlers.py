@@ -6,7 +6,6 @@ import base64
 import logging
 from typing import Any, Literal
 
-from faststream.rabbit import RabbitMessage
 from pydantic import BaseModel, Field
 
 from services.content import sources
@@ -93,13 +92,13 @@ def register(runtime: Runtime, commands: Any) -> Retriever:
     runtime.on_startup(choose_backend)
 
     @commands(filter=for_schema(IngestSource))
-    async def ingest_source(cmd: IngestSource, msg: RabbitMessage) -> None:
+    async def ingest_source(cmd: IngestSource) -> None:
         """Extract, chunk and embed a course source; emit source.ingested."""
         with job_context(cmd.job_id, cmd):
             await sources.ingest_source(cmd, deps)
 
     @commands(filter=for_schema(DeleteSource))
-    async def delete_source(cmd: DeleteSource, msg: RabbitMessage) -> None:
+    async def delete_source(cmd: DeleteSource) -> None:
         """Delete a course source and its chunks; emit source.deleted."""
         with job_context(cmd.job_id, cmd):
             if await sources.delete_source(cmd, runtime.sessionmaker) is not None:

@@ -7,11 +7,12 @@ import uuid
 from typing import Any
 
 from aio_pika.exceptions import ChannelInvalidStateError
-from faststream.rabbit import RabbitMessage, RabbitQueue
+from faststream.rabbit import RabbitQueue
 
 from services.gateway.event_batches import BATCH_SIZE, EventBatcher
 from services.gateway.live import EventHub
 from services.gateway.streams import EventLog, StoredEvent
+from shared.broker import current_delivery
 from shared.runtime import Runtime
 from shared.topology import event_queue, events_exchange, gateway_live_exchange
 
@@ -52,9 +53,9 @@ def register(runtime: Runtime, event_log: EventLog, hub: EventHub) -> None:
     )
 
     @log_sub
-    async def store_event(body: dict[str, Any], msg: RabbitMessage) -> None:
+    async def store_event(body: dict[str, Any]) -> None:
         """Store an event once (by message_id) with its per-job sequence number."""
-        raw = msg.raw_message
+        raw = current_delivery(runtime.broker).raw_message
         try:
             channel = raw.channel
         except ChannelInvalidStateError:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from faststream.rabbit import RabbitMessage
-
 from services.planner import course_process, finalise, grounding, queries, service
 from shared import rpc
+from shared.broker import current_delivery
 from shared.contracts.assessment import AssessmentReady
 from shared.contracts.content import LessonWritten, WriteLesson
 from shared.contracts.course import CourseProgress, CourseReady, PlanFinalized
@@ -41,25 +40,29 @@ def register(runtime: Runtime) -> None:
     commands = runtime.commands()
 
     @commands(filter=for_schema(PlanCourse))
-    async def plan_course(cmd: PlanCourse, msg: RabbitMessage) -> None:
+    async def plan_course(cmd: PlanCourse) -> None:
         """Plan a course: stream the welcome plan, store it, emit course.plan_proposed."""
         with job_context(cmd.job_id, cmd):
-            await service.plan_course(cmd, deps, delivery=delivery_ordinal(msg))
+            await service.plan_course(
+                cmd, deps, delivery=delivery_ordinal(current_delivery(runtime.broker))
+            )
 
     @commands(filter=for_schema(RefinePlan))
-    async def refine_plan(cmd: RefinePlan, msg: RabbitMessage) -> None:
+    async def refine_plan(cmd: RefinePlan) -> None:
         """Refine the plan in the chat: stream the new plan, emit course.plan_proposed."""
         with job_context(cmd.job_id, cmd):
-            await service.refine_plan(cmd, deps, delivery=delivery_ordinal(msg))
+            await service.refine_plan(
+                cmd, deps, delivery=delivery_ordinal(current_delivery(runtime.broker))
+            )
 
     @commands(filter=for_schema(FinalizeCourse))
-    async def finalize_course(cmd: FinalizeCourse, msg: RabbitMessage) -> None:
+    async def finalize_course(cmd: FinalizeCourse) -> None:
         """Finalise: modules, course.plan_finalized, then content.write_lesson for each."""
         with job_context(cmd.job_id, cmd):
             await finalise.finalize_course(
                 cmd,
                 deps,
-                delivery=delivery_ordinal(msg),
+                delivery=delivery_ordinal(current_delivery(runtime.broker)),
                 max_modules=runtime.settings.max_modules,
             )
 

@@ -26,8 +26,8 @@ from services.gateway.auth import (
 from shared.settings import LecternSettings
 
 SECRET = "s3cret-" * 10  # 70 bytes: long enough for HS512 too (no key-length warning)
-NOW = int(time.time())
-CLAIMS = {"sub": "u1", "tenant": "default", "role": "learner", "iat": NOW, "exp": NOW + 600}
+NOW = int(time.time())  # at import: the whole suite runs (10+ minutes) before some tests here
+CLAIMS = {"sub": "u1", "tenant": "default", "role": "learner", "iat": NOW, "exp": NOW + 86_400}
 
 
 def _b64(data: bytes) -> str:
