@@ -9,7 +9,8 @@
    streams share that loop. Like the service, this runs on uvloop with litellm imported, so
    the process is as large as the service's (starting a child must not copy it).
 
-No pass/fail: figures only.
+Both for runners forked by the fork server (the default) and for runners started one by
+one (its fallback). No pass/fail: figures only.
 
     .venv/bin/python bench/sandbox.py            # or: --runs 50 --submissions 200
 """
@@ -74,8 +75,15 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))]
 
 
-async def start_cost(runs: int) -> None:
-    sandbox = Sandbox(Limits(), concurrency=1)
+def machine_busy_s() -> float:
+    """CPU seconds every process of this machine has used (``/proc/stat``, not idle)."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+async def start_cost(runs: int, fork_server: bool) -> None:
+    sandbox = Sandbox(Limits(), concurrency=1, fork_server=fork_server)
     await sandbox.run("", TRIVIAL)  # warm the page cache
     caller, child = [], []
     isolation: tuple[str, ...] = ()
@@ -86,16 +94,17 @@ async def start_cost(runs: int) -> None:
         child.append(result.duration_ms)
         assert result.all_passed, result.reason
         isolation = result.isolation
-    print(f"isolation active: {', '.join(isolation)}")
+    await sandbox.aclose()
+    print(f"  isolation active: {', '.join(isolation)}")
     print(
-        f"start cost ({runs} sequential runs, empty code, one test): "
+        f"  start cost ({runs} sequential runs, empty code, one test): "
         f"caller p50 {percentile(caller, 50):.1f} ms, p95 {percentile(caller, 95):.1f} ms; "
         f"child process p50 {percentile(child, 50):.1f} ms, p95 {percentile(child, 95):.1f} ms"
     )
 
 
-async def throughput(submissions: int, concurrency: int) -> None:
-    sandbox = Sandbox(Limits(), concurrency=concurrency)
+async def throughput(submissions: int, concurrency: int, fork_server: bool) -> None:
+    sandbox = Sandbox(Limits(), concurrency=concurrency, fork_server=fork_server)
     suites = {"visible": VISIBLE, "hidden": HIDDEN}
     latencies: list[float] = []
 
@@ -113,18 +122,23 @@ async def throughput(submissions: int, concurrency: int) -> None:
             await asyncio.sleep(0.001)
             stalls.append((time.perf_counter() - before) * 1000 - 1)
 
+    await sandbox.start()
     ticker = asyncio.create_task(tick())
+    busy = machine_busy_s()
     started = time.perf_counter()
     await asyncio.gather(*(submit() for _ in range(submissions)))
     elapsed = time.perf_counter() - started
+    busy = machine_busy_s() - busy
     ticker.cancel()
+    await sandbox.aclose()
     print(
-        f"grading ({submissions} submissions of a 6-test exercise, concurrency {concurrency}): "
+        f"  grading ({submissions} submissions of a 6-test exercise, concurrency {concurrency}): "
         f"{submissions / elapsed:.1f} submissions/s in {elapsed:.1f} s; latency incl. queueing "
         f"p50 {percentile(latencies, 50):.0f} ms, p95 {percentile(latencies, 95):.0f} ms"
     )
+    print(f"  machine CPU per submission (every process): {busy / submissions * 1000:.1f} ms")
     print(
-        f"event loop meanwhile: stalled p50 {percentile(stalls, 50):.1f} ms, "
+        f"  event loop meanwhile: stalled p50 {percentile(stalls, 50):.1f} ms, "
         f"p99 {percentile(stalls, 99):.1f} ms, longest {max(stalls):.1f} ms"
     )
 
@@ -141,8 +155,14 @@ async def main() -> None:
         f"({platform.python_implementation()}), {platform.platform()}, euid {os.geteuid()}; "
         f"this process: {rss} MB with litellm imported, {type(asyncio.get_running_loop())}"
     )
-    await start_cost(args.runs)
-    await throughput(args.submissions, cpus)
+    for fork_server in (True, False):
+        print(
+            "runners forked by the fork server (the default):"
+            if fork_server
+            else "runners started one by one (the fallback):"
+        )
+        await start_cost(args.runs, fork_server)
+        await throughput(args.submissions, cpus, fork_server)
 
 
 if __name__ == "__main__":

@@ -73,6 +73,7 @@ class Runtime:
         self.started = False
         self.startup_failed = False  # set by services that call the LLM: warmed at startup
         self.startup_hooks: list[Any] = []
+        self.shutdown_hooks: list[Any] = []
         self._background: set[asyncio.Task[None]] = set()
         self.budgets = BudgetGuard()  # spent token budgets: no LLM call for their work
         # every service may stream text and report failures and LLM usage
@@ -281,6 +282,10 @@ class Runtime:
         """Await ``hook()`` at startup, once the database pool is warm, before ready."""
         self.startup_hooks.append(hook)
 
+    def on_shutdown(self, hook: Any) -> None:
+        """Await ``hook()`` at shutdown, once the consumers have stopped."""
+        self.shutdown_hooks.append(hook)
+
     async def startup(self) -> None:
         """Connect, start consumers and the relay (for apps that own the broker, e.g. FastAPI)."""
         self._finish_subscribers()
@@ -345,6 +350,8 @@ class Runtime:
         await self.relay.stop()
 
     async def _after_shutdown(self) -> None:
+        for hook in self.shutdown_hooks:
+            await hook()
         await self.engine.dispose()
 
     def app(self, title: str) -> AsgiFastStream:

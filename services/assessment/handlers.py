@@ -43,10 +43,13 @@ def register(runtime: Runtime) -> None:
     runtime.event_publisher(AssessmentReady)
     runtime.event_publisher(ExerciseReady)
     generation = runtime.generation_deps()  # marks the LLM for warm-up at startup
+    sandbox = make_sandbox()
+    runtime.on_startup(sandbox.start)  # the fork server, before the first exercise
+    runtime.on_shutdown(sandbox.aclose)
     deps = service.AssessmentDeps(
         sessionmaker=runtime.sessionmaker,
         llm=generation.llm,
-        sandbox=make_sandbox(),
+        sandbox=sandbox,
         wake_relay=runtime.relay.wake,
         prompts=generation.prompts,
     )

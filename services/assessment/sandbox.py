@@ -24,16 +24,26 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import types
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import IO
 
 log = logging.getLogger(__name__)
 
 RUNNER_PATH = str(Path(__file__).with_name("sandbox_runner.py"))
+# a runner's whole environment (plus HOME and TMPDIR: its working directory)
+RUNNER_ENV = types.MappingProxyType(
+    {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+)
+RUNNER_FAILED = "The exercise runner failed unexpectedly; please try again"
+FORK_SERVER_START_TIMEOUT = 10.0
+FORK_REPLY_TIMEOUT = 5.0
 MAX_SOURCE_BYTES = 100_000
 MAX_SUITES = 20
 MAX_TESTS = 50
@@ -153,12 +163,52 @@ class Sandbox:
         *,
         concurrency: int | None = None,
         python: str = sys.executable,
+        fork_server: bool = True,
     ) -> None:
-        """``concurrency``: at most this many children at once (default: the CPU count)."""
+        """``concurrency``: at most this many children at once (default: the CPU count).
+        ``fork_server``: fork runners from a warm runner process (see :class:`_ForkServer`)
+        rather than start each one; a run falls back to starting its own runner whenever
+        the fork server cannot be had."""
         self.limits = limits
         self.concurrency = concurrency or os.cpu_count() or 2
         self.python = python
+        self.fork_server = fork_server
         self._slots = asyncio.Semaphore(self.concurrency)
+        self._server: _ForkServer | None = None
+        self._server_lock = asyncio.Lock()
+        self._server_retry_at = 0.0
+
+    async def start(self) -> None:
+        """Start the fork server now rather than at the first run (a service's startup)."""
+        if self.fork_server:
+            await self._forks()
+
+    async def aclose(self) -> None:
+        """Stop the fork server (and with it any runner still running)."""
+        server, self._server = self._server, None
+        if server is not None:
+            await server.close()
+
+    async def _forks(self) -> _ForkServer | None:
+        """The running fork server, started if need be; None when it cannot be had."""
+        server = self._server
+        if server is not None and server.usable():
+            return server
+        async with self._server_lock:
+            server = self._server
+            if server is not None and server.usable():
+                return server
+            if time.monotonic() < self._server_retry_at:
+                return None
+            self._server = None
+            if server is not None:
+                await server.close()
+            try:
+                self._server = await _ForkServer.start(self.python)
+            except OSError as exc:
+                log.warning("sandbox: no fork server (%s); runners start one by one", exc)
+                self._server_retry_at = time.monotonic() + 30
+            return self._server
 
     def discover(self, suites: dict[str, str]) -> dict[str, list[str]]:
         """Test function names per suite (see :func:`discover`)."""
@@ -209,18 +259,23 @@ class Sandbox:
         finally:
             await asyncio.to_thread(shutil.rmtree, scratch, True)
 
-    async def _supervise(self, job: bytes, workdir: str, nonce: str, limits: Limits) -> RunResult:
+    async def _start(self, workdir: str) -> _Child:
+        if self.fork_server:
+            server = await self._forks()
+            if server is not None:
+                try:
+                    return await _Child.fork(server, workdir)
+                except OSError as exc:
+                    log.warning("sandbox: fork server failed (%s); starting the runner", exc)
+                    server.fail()
         # nothing from the service's environment (secrets, proxies) reaches the child
-        env = {
-            "PATH": "/usr/local/bin:/usr/bin:/bin",
-            "LANG": "C.UTF-8",
-            "LC_ALL": "C.UTF-8",
-            "HOME": workdir,
-            "TMPDIR": workdir,
-        }
+        env = {**RUNNER_ENV, "HOME": workdir, "TMPDIR": workdir}
+        return await _Child.spawn([self.python, "-I", "-S", RUNNER_PATH], cwd=workdir, env=env)
+
+    async def _supervise(self, job: bytes, workdir: str, nonce: str, limits: Limits) -> RunResult:
         started = time.monotonic()
         try:
-            child = await _Child.start([self.python, "-I", "-S", RUNNER_PATH], cwd=workdir, env=env)
+            child = await self._start(workdir)
         except OSError as exc:
             log.exception("sandbox: could not start the runner")
             reason = f"The exercise runner could not be started ({exc.strerror}); try again"
@@ -233,6 +288,15 @@ class Sandbox:
         try:
             returncode, killed, flooded = await _watch(child, job, protocol, output, keep, limits)
             watched = True
+        except RunnerLost:
+            log.error("sandbox: the fork server ended during a run")
+            if protocol.final is None:
+                duration_ms = (time.monotonic() - started) * 1000
+                text = _decode(bytes(output[: limits.output_bytes]))
+                return RunResult(
+                    "crashed", RUNNER_FAILED, list(protocol.tests), text, round(duration_ms, 3)
+                )
+            returncode, killed, flooded = 0, False, False  # it had finished: its results stand
         finally:
             if not watched:
                 # this call was cancelled: neither the child nor its pipes outlive it
@@ -267,24 +331,32 @@ class Sandbox:
 class _Child:
     """A runner process whose pipes and exit the running event loop watches.
 
-    Started with ``subprocess`` (vfork then exec: about 1 ms) rather than the event loop's
+    Either forked by the fork server (:meth:`fork`), which reports its exit, or started with
+    ``subprocess`` (:meth:`spawn`: vfork then exec, about 1 ms) rather than the event loop's
     own subprocess support: uvloop forks, which copies the page tables of the whole service
     (about 14 ms for 250 MB, with the loop blocked and every LLM stream of the process
-    waiting). The exit is read from a pidfd, so no thread or SIGCHLD handler is involved."""
+    waiting). A started child's exit is read from a pidfd, so no thread or SIGCHLD handler
+    is involved."""
 
-    def __init__(self, popen: subprocess.Popen[bytes]) -> None:
-        self.popen = popen
-        self.pid = popen.pid
-        self.exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    def __init__(
+        self,
+        pid: int,
+        pipes: tuple[IO[bytes], IO[bytes], IO[bytes]],
+        exited: asyncio.Future[int],
+    ) -> None:
+        self.pid = pid
+        self.exited = exited
         self.stdin: asyncio.WriteTransport | None = None
         self.stdout = asyncio.StreamReader(limit=65536)
         self.stderr = asyncio.StreamReader(limit=65536)
+        self._pipes = pipes
         self._transports: list[asyncio.BaseTransport] = []
         # pipes not yet handed to a transport (which then owns and closes them)
-        self._unconnected = [p for p in (popen.stdin, popen.stdout, popen.stderr) if p]
+        self._unconnected = list(pipes)
 
     @classmethod
-    async def start(cls, argv: list[str], *, cwd: str, env: dict[str, str]) -> _Child:
+    async def spawn(cls, argv: list[str], *, cwd: str, env: dict[str, str]) -> _Child:
+        """Start a runner process of our own."""
         popen = subprocess.Popen(  # noqa: ASYNC220 (vfork + exec: see the class docstring)
             argv,
             cwd=cwd,
@@ -294,7 +366,23 @@ class _Child:
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
-        child = cls(popen)
+        assert popen.stdin and popen.stdout and popen.stderr
+        exited = asyncio.get_running_loop().create_future()
+        child = cls(popen.pid, (popen.stdin, popen.stdout, popen.stderr), exited)
+        try:
+            child._watch_exit(popen)
+            await child._connect()
+        except BaseException:
+            child.kill_group()
+            child.close_pipes()
+            raise
+        return child
+
+    @classmethod
+    async def fork(cls, server: _ForkServer, workdir: str) -> _Child:
+        """A runner forked by ``server`` in ``workdir``; OSError when the server fails."""
+        pid, pipes, exited = await server.fork(workdir)
+        child = cls(pid, pipes, exited)
         try:
             await child._connect()
         except BaseException:
@@ -303,27 +391,29 @@ class _Child:
             raise
         return child
 
-    async def _connect(self) -> None:
+    def _watch_exit(self, popen: subprocess.Popen[bytes]) -> None:
         loop = asyncio.get_running_loop()
-        popen = self.popen
-        assert popen.stdin and popen.stdout and popen.stderr
         try:
             pidfd = os.pidfd_open(self.pid)
         except (AttributeError, OSError):  # not Linux 5.3+: a thread waits instead
             waiter = asyncio.ensure_future(asyncio.to_thread(popen.wait))
             waiter.add_done_callback(lambda w: self._set_exit(w.result()))
-        else:
+            return
 
-            def on_exit() -> None:
-                loop.remove_reader(pidfd)
-                os.close(pidfd)
-                self._set_exit(popen.wait())  # exited already: waitpid returns at once
+        def on_exit() -> None:
+            loop.remove_reader(pidfd)
+            os.close(pidfd)
+            self._set_exit(popen.wait())  # exited already: waitpid returns at once
 
-            loop.add_reader(pidfd, on_exit)
-        self.stdin, _ = await loop.connect_write_pipe(asyncio.Protocol, popen.stdin)
+        loop.add_reader(pidfd, on_exit)
+
+    async def _connect(self) -> None:
+        loop = asyncio.get_running_loop()
+        stdin, stdout, stderr = self._pipes
+        self.stdin, _ = await loop.connect_write_pipe(asyncio.Protocol, stdin)
         self._transports.append(self.stdin)
-        self._unconnected.remove(popen.stdin)
-        for reader, pipe in ((self.stdout, popen.stdout), (self.stderr, popen.stderr)):
+        self._unconnected.remove(stdin)
+        for reader, pipe in ((self.stdout, stdout), (self.stderr, stderr)):
             transport, _ = await loop.connect_read_pipe(
                 lambda r=reader: asyncio.StreamReaderProtocol(r), pipe
             )
@@ -345,6 +435,188 @@ class _Child:
             transport.close()
         for pipe in self._unconnected:
             pipe.close()
+
+
+class RunnerLost(OSError):
+    """The fork server ended while one of its runners ran: that runner's end is unknown."""
+
+
+class _ForkServer:
+    """``sandbox_runner.py --fork-server``: a warm runner process that forks each run's runner.
+
+    Starting a runner costs about 20 ms of CPU (the interpreter's start and the runner's
+    imports; confining it, 2 ms); a fork of this small process costs well under 1 ms, and
+    the child confines itself exactly as a started runner does. Requests and replies are
+    JSON messages on a ``SOCK_SEQPACKET`` socket; each fork request carries the runner's
+    three pipe ends, and the server reports each runner's exit code (it is their parent).
+    When the server dies, the exits of its runners can no longer be known: their groups
+    are killed, and their runs end as the runner's failure (unless a run had already
+    reported its final result). The server process ends when this side closes the socket,
+    so it does not outlive the service."""
+
+    def __init__(self, popen: subprocess.Popen[bytes], sock: socket.socket) -> None:
+        self.popen = popen
+        self.sock = sock
+        self.loop = asyncio.get_running_loop()
+        self.ready: asyncio.Future[int] = self.loop.create_future()
+        self.failed = False
+        self._ids = 0
+        self._replies: dict[int, asyncio.Future[int]] = {}
+        self._exits: dict[int, asyncio.Future[int]] = {}
+        self.loop.add_reader(sock.fileno(), self._readable)
+
+    @classmethod
+    async def start(cls, python: str) -> _ForkServer:
+        """Start the server and wait until it can fork; OSError when it cannot be had."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            popen = subprocess.Popen(  # noqa: ASYNC220 (vfork + exec, as for a runner)
+                [python, "-I", "-S", RUNNER_PATH, "--fork-server"],
+                cwd="/",
+                env=dict(RUNNER_ENV),
+                stdin=theirs,
+                stdout=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        ours.setblocking(False)
+        server = cls(popen, ours)
+        try:
+            await asyncio.wait_for(server.ready, FORK_SERVER_START_TIMEOUT)
+        except (TimeoutError, OSError) as exc:
+            await server.close()
+            raise OSError(f"the fork server did not start: {exc or 'timed out'}") from exc
+        except BaseException:
+            await server.close()
+            raise
+        return server
+
+    def usable(self) -> bool:
+        """Running, on the running event loop, and not given up on."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        return not self.failed and self.sock.fileno() >= 0 and loop is self.loop
+
+    async def fork(
+        self, workdir: str
+    ) -> tuple[int, tuple[IO[bytes], IO[bytes], IO[bytes]], asyncio.Future[int]]:
+        """Fork a runner in ``workdir``: (pid, our ends of its pipes, its exit code to come)."""
+        if not self.usable():
+            raise OSError("the fork server is gone")
+        self._ids += 1
+        ident = self._ids
+        reply = self._replies[ident] = self.loop.create_future()
+        stdin_r, stdin_w = os.pipe2(os.O_CLOEXEC)
+        stdout_r, stdout_w = os.pipe2(os.O_CLOEXEC)
+        stderr_r, stderr_w = os.pipe2(os.O_CLOEXEC)
+        ours = (stdin_w, stdout_r, stderr_r)
+        try:
+            request = json.dumps({"id": ident, "workdir": workdir}).encode()
+            socket.send_fds(self.sock, [request], [stdin_r, stdout_w, stderr_w])
+        except BaseException:
+            self._replies.pop(ident, None)
+            for fd in ours:
+                os.close(fd)
+            raise
+        finally:
+            for fd in (stdin_r, stdout_w, stderr_w):
+                os.close(fd)
+        try:
+            pid = await asyncio.wait_for(reply, FORK_REPLY_TIMEOUT)
+        except BaseException as exc:
+            self._replies.pop(ident, None)
+            for fd in ours:
+                os.close(fd)
+            if isinstance(exc, TimeoutError):
+                raise OSError("the fork server did not answer") from exc
+            raise
+        pipes = (
+            # wrapping a descriptor does no I/O; the transports close them
+            os.fdopen(stdin_w, "wb", buffering=0),
+            os.fdopen(stdout_r, "rb", buffering=0),
+            os.fdopen(stderr_r, "rb", buffering=0),
+        )
+        exited = self._exits.get(pid)
+        if exited is None:  # the server was lost meanwhile, and this runner killed
+            exited = self.loop.create_future()
+            exited.set_exception(RunnerLost("the fork server ended"))
+        return pid, pipes, exited
+
+    def _readable(self) -> None:
+        while True:
+            try:
+                data = self.sock.recv(65536)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self._lost("the fork server ended")
+                return
+            try:
+                message = json.loads(data)
+            except ValueError:
+                log.warning("sandbox: fork server said %.200r", data)
+                continue
+            if "ready" in message:
+                if not self.ready.done():
+                    self.ready.set_result(int(message["ready"]))
+            elif "exit" in message:
+                exited = self._exits.pop(int(message["exit"]), None)
+                if exited is not None and not exited.done():
+                    exited.set_result(int(message["code"]))
+            elif "pid" in message:
+                pid = int(message["pid"])
+                self._exits[pid] = self.loop.create_future()  # before the exit can arrive
+                reply = self._replies.pop(message.get("id"), None)
+                if reply is not None and not reply.done():
+                    reply.set_result(pid)
+                else:  # nobody waits for it any more (timed out): stop it
+                    with contextlib.suppress(OSError):
+                        os.killpg(pid, signal.SIGKILL)
+            else:
+                reply = self._replies.pop(message.get("id"), None)
+                if reply is not None and not reply.done():
+                    reply.set_exception(OSError(f"fork failed: {message.get('error')}"))
+
+    def fail(self) -> None:
+        """Give up on this server: the next run starts a new one."""
+        self._lost("given up")
+
+    def _lost(self, why: str) -> None:
+        self.failed = True
+        with contextlib.suppress(ValueError, OSError, RuntimeError):  # RuntimeError: closed
+            self.loop.remove_reader(self.sock.fileno())
+        self.sock.close()
+        if not self.ready.done():
+            self.ready.set_exception(OSError(why))
+        for reply in self._replies.values():
+            if not reply.done():
+                reply.set_exception(OSError(why))
+        self._replies.clear()
+        for pid, exited in self._exits.items():
+            # their parent is gone, and with it their exit codes: end them
+            with contextlib.suppress(OSError):
+                os.killpg(pid, signal.SIGKILL)
+            if not exited.done():
+                exited.set_exception(RunnerLost(why))
+        self._exits.clear()
+
+    async def close(self) -> None:
+        """Close the socket (the server kills its runners and exits) and reap it."""
+        if not self.failed:
+            self._lost("closed")
+        try:
+            await asyncio.to_thread(self.popen.wait, 5)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            await asyncio.to_thread(self.popen.wait)
 
 
 async def _watch(
@@ -501,7 +773,7 @@ def _classify(
         return "crashed", "Your code wrote far too much output and was stopped"
     if protocol.fatal is not None:
         log.error("sandbox: runner failed: %s", protocol.fatal)
-        return "crashed", "The exercise runner failed unexpectedly; please try again"
+        return "crashed", RUNNER_FAILED
     if returncode < 0:
         try:
             name = signal.Signals(-returncode).name

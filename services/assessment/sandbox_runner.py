@@ -1,7 +1,9 @@
 """Child side of the Lectern sandbox: confine this process, then run untrusted code against tests.
 
 Started by ``services.assessment.sandbox`` as ``python -I -S sandbox_runner.py`` in a fresh
-working directory. It imports nothing from the project and nothing outside the stdlib.
+working directory, or forked in one by the same file running as a fork server
+(:func:`fork_server`), which saves each run the interpreter's start and these imports. It
+imports nothing from the project and nothing outside the stdlib.
 
 Protocol: the job arrives as one JSON object on stdin (``nonce``, ``code``, ``suites`` as a list
 of ``[name, source]``, ``limits``, ``nproc``). Results leave as JSON lines on a private duplicate
@@ -753,5 +755,130 @@ def confine(limits: dict, nproc: int) -> list[str]:
     return isolation
 
 
+def fork_server() -> None:
+    """Serve forks of this warm runner (``--fork-server``); returns when the parent goes away.
+
+    Started once per sandbox with the same minimal environment as a runner. Its stdin is a
+    ``SOCK_SEQPACKET`` socket to the parent. Each request is one JSON message (``id``,
+    ``workdir``) carrying three descriptors (the new runner's stdin, stdout, stderr); the
+    reply is ``{"id", "pid"}`` (or ``{"id", "error"}``), and ``{"exit", "code"}`` follows
+    when that runner ends (the code as ``subprocess`` reports it: negative for a signal).
+    The child does exactly what a freshly started runner does (:func:`main`) in its own
+    session and working directory, so it pays neither the interpreter's start nor these
+    imports. This process never runs untrusted code, reads no job, holds no secret (it
+    started with the minimal environment), and is single-threaded, so forking it is safe.
+    When its socket closes (the service ended), it kills its runners' groups and exits."""
+    import gc
+    import select
+    import socket
+
+    control = socket.socket(fileno=os.dup(0))
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    import _posixsubprocess  # noqa: F401  (what confine() and enter_namespaces() load)
+    import ctypes  # noqa: F401
+
+    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+    signal.set_wakeup_fd(wake_w)
+    poller = select.poll()
+    poller.register(control.fileno(), select.POLLIN)
+    poller.register(wake_r, select.POLLIN)
+    runners: set[int] = set()
+
+    def send(**message) -> None:
+        control.send(json.dumps(message).encode())
+
+    def reap(block: bool = False) -> None:
+        while runners:
+            try:
+                pid, status = os.waitpid(-1, 0 if block else os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            runners.discard(pid)
+            try:
+                send(exit=pid, code=os.waitstatus_to_exitcode(status))
+            except OSError:
+                pass  # the parent is gone; keep reaping
+
+    gc.freeze()  # what is loaded now stays shared with every child (no copy on write by gc)
+    send(ready=os.getpid())
+    while True:
+        for fd, _ in poller.poll():
+            if fd == wake_r:
+                while True:
+                    try:
+                        if not os.read(wake_r, 512):
+                            break
+                    except BlockingIOError:
+                        break
+                reap()
+                continue
+            try:
+                data, fds, _, _ = socket.recv_fds(control, 65536, 3)
+            except OSError:
+                data, fds = b"", []
+            if not data:  # the parent closed its end: stop everything that is left
+                for fd_ in fds:
+                    os.close(fd_)
+                for pid in list(runners):
+                    try:
+                        os.killpg(pid, signal.SIGKILL)
+                    except OSError:
+                        pass
+                reap(block=True)
+                os._exit(0)
+            request = None
+            try:
+                request = json.loads(data)
+                if len(fds) != 3:
+                    raise ValueError(f"{len(fds)} descriptors, not 3")
+                workdir = str(request["workdir"])
+                sys.stdout.flush()
+                sys.stderr.flush()
+                pid = os.fork()
+                if pid == 0:
+                    _forked(control, (wake_r, wake_w), fds, workdir)  # never returns
+                runners.add(pid)
+                send(id=request.get("id"), pid=pid)
+            except Exception as exc:
+                ident = request.get("id") if isinstance(request, dict) else None
+                send(id=ident, error=f"{type(exc).__name__}: {exc}")
+            finally:
+                for fd_ in fds:
+                    os.close(fd_)
+
+
+def _forked(control, wake: tuple[int, int], fds: list[int], workdir: str) -> None:
+    """In a child of the fork server: become a fresh runner for one job, then :func:`main`."""
+    try:
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        control.close()
+        for fd in wake:
+            os.close(fd)
+        os.setsid()  # its own session and process group, as start_new_session gives a runner
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)
+        os.closerange(3, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+        os.chdir(workdir)
+        os.environ["HOME"] = os.environ["TMPDIR"] = workdir
+        del sys.argv[1:]
+        main()
+    except BaseException as exc:
+        try:
+            os.write(2, f"sandbox runner: {type(exc).__name__}: {exc}\n".encode())
+        except BaseException:
+            pass
+    finally:
+        os._exit(1)
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--fork-server"]:
+        fork_server()
+    else:
+        main()

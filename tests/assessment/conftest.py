@@ -42,13 +42,15 @@ PROFILE = LearnerProfile(topic="Python for data analysis", level="beginner", lan
 async def deps(infra: dict[str, str]) -> AsyncIterator[AssessmentDeps]:
     """Dependencies on the migrated test database, with a real (fast-limit) sandbox."""
     engine = make_engine(get_settings("assessment"))
+    sandbox = Sandbox(Limits(cpu_seconds=1, wall_seconds=3), concurrency=2)
     yield AssessmentDeps(
         sessionmaker=make_sessionmaker(engine),
         llm=Recording("assessment"),
-        sandbox=Sandbox(Limits(cpu_seconds=1, wall_seconds=3), concurrency=2),
+        sandbox=sandbox,
         wake_relay=lambda: None,
         prompts=DefaultPrompts(),
     )
+    await sandbox.aclose()
     await engine.dispose()
 
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import time
 import uuid
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -30,21 +32,22 @@ SUITES = {
 FAST = Limits(cpu_seconds=1, wall_seconds=5)
 
 
-@pytest.fixture
-def sandbox() -> Sandbox:
-    return Sandbox(FAST, concurrency=4)
+@pytest.fixture(params=["forked", "started"])
+async def sandbox(request: pytest.FixtureRequest) -> AsyncIterator[Sandbox]:
+    """Runners forked by the fork server (the default), and started one by one (its fallback)."""
+    sandbox = Sandbox(FAST, concurrency=4, fork_server=request.param == "forked")
+    yield sandbox
+    await sandbox.aclose()
 
 
 def exists(path: str) -> bool:
     return os.path.exists(path)  # a stat: fine to block on in a test
 
 
-def runner_children() -> list[int]:
-    """Live sandbox runners started by this process."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+def runner_processes() -> dict[int, tuple[int, bytes]]:
+    """Live ``sandbox_runner.py`` processes: pid -> (parent pid, command line)."""
+    found = {}
+    for entry in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{entry}/stat") as f:
                 stat = f.read()
@@ -52,10 +55,28 @@ def runner_children() -> list[int]:
                 cmdline = f.read()
         except OSError:
             continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[1]) == os.getpid() and b"sandbox_runner.py" in cmdline:
-            found.append(int(entry))
+        if b"sandbox_runner.py" in cmdline:
+            found[int(entry)] = (int(stat.rsplit(")", 1)[1].split()[1]), cmdline)
     return found
+
+
+def fork_servers() -> list[int]:
+    """This process's fork servers."""
+    return [
+        pid
+        for pid, (parent, cmdline) in runner_processes().items()
+        if parent == os.getpid() and b"--fork-server" in cmdline
+    ]
+
+
+def runner_children() -> list[int]:
+    """Live runners of this process's runs: started by it, or forked by its fork servers."""
+    servers = fork_servers()
+    return [
+        pid
+        for pid, (parent, _) in runner_processes().items()
+        if (parent == os.getpid() and pid not in servers) or parent in servers
+    ]
 
 
 def by_name(result: RunResult) -> dict[str, tuple[str, str, str]]:
@@ -265,8 +286,7 @@ async def test_print_spam_is_truncated(sandbox: Sandbox) -> None:
     assert "output truncated" in result.output
 
 
-async def test_concurrent_runs_are_kept_apart() -> None:
-    sandbox = Sandbox(FAST, concurrency=2)
+async def test_concurrent_runs_are_kept_apart(sandbox: Sandbox) -> None:
     suites = {"visible": "def test_value():\n    assert value() == EXPECTED\n"}
 
     async def one(i: int) -> RunResult:
@@ -339,8 +359,8 @@ async def test_caller_errors_raise_before_any_process_starts(sandbox: Sandbox) -
         await sandbox.run(GOOD, {"visible": many})
 
 
-async def test_the_service_keeps_serving_after_hostile_code() -> None:
-    sandbox = Sandbox(Limits(cpu_seconds=1, wall_seconds=1.5), concurrency=4)
+async def test_the_service_keeps_serving_after_hostile_code(sandbox: Sandbox) -> None:
+    sandbox.limits = Limits(cpu_seconds=1, wall_seconds=1.5)
     hostile = [
         "while True:\n    pass\n",
         "import time\ntime.sleep(30)\n",
@@ -359,3 +379,107 @@ async def test_the_service_keeps_serving_after_hostile_code() -> None:
         json.dumps(result.to_json())  # whatever happened, the result is storable
     good = await sandbox.run(GOOD, SUITES)
     assert good.all_passed, good.reason
+
+
+# the fork server: runners forked from one warm runner process
+
+
+def alive(pid: int) -> bool:
+    """Running (not gone, not a zombie)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def parent_of(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
+WHO = {
+    "visible": "import os\n\ndef test_who():\n"
+    "    print('parent', os.getppid(), 'home', os.environ['HOME'] == os.getcwd(),\n"
+    "          'tmp', os.environ['TMPDIR'] == os.getcwd(), 'env', sorted(os.environ))\n"
+}
+
+
+async def test_runners_are_forked_by_one_warm_server() -> None:
+    sandbox = Sandbox(FAST, concurrency=2)
+    try:
+        first = await sandbox.run("", WHO)
+        second = await sandbox.run("", WHO)
+        [server] = fork_servers()
+        for result in (first, second):
+            assert result.all_passed, result.reason
+            # confined as a started runner is, with its own HOME and nothing else inherited
+            assert f"parent {server} home True tmp True" in result.output
+            assert "'HOME', 'LANG', 'LC_ALL', 'PATH', 'TMPDIR'" in result.output
+            assert result.isolation[-2:] == ("nobody", "audit") or not IS_ROOT
+    finally:
+        await sandbox.aclose()
+    assert fork_servers() == []
+
+
+async def test_a_forked_runner_starts_clean_of_the_previous_runs() -> None:
+    sandbox = Sandbox(FAST, concurrency=1)
+    suites = {"visible": "def test_clean():\n    import json\n    assert not hasattr(json, 'x')\n"}
+    try:
+        dirty = "import json, os\njson.x = 1\nopen('left.txt', 'w').write('x')\n"
+        assert (await sandbox.run(dirty, suites)).passed == 0
+        check = "import os\nassert not os.path.exists('left.txt')\n"
+        clean = await sandbox.run(check, suites)
+        assert clean.all_passed, (clean.reason, clean.tests)
+    finally:
+        await sandbox.aclose()
+
+
+async def test_the_fork_server_dying_ends_its_runs_and_the_next_run_gets_a_new_one() -> None:
+    sandbox = Sandbox(Limits(cpu_seconds=1, wall_seconds=20), concurrency=2)
+    try:
+        await sandbox.start()
+        [server] = fork_servers()
+        started = time.monotonic()
+        task = asyncio.create_task(sandbox.run("import time\ntime.sleep(30)\n", SUITES))
+        for _ in range(100):
+            if runner_children():
+                break
+            await asyncio.sleep(0.02)
+        [runner] = runner_children()
+        assert parent_of(runner) == server
+        os.kill(server, signal.SIGKILL)
+        result = await asyncio.wait_for(task, 5)
+        assert time.monotonic() - started < 5, "the run must not wait out its wall clock"
+        assert result.status == "crashed"
+        assert "runner failed unexpectedly" in result.reason
+        for _ in range(50):  # the orphaned runner was killed, not left sleeping
+            if not alive(runner):
+                break
+            await asyncio.sleep(0.02)
+        else:
+            raise AssertionError("the orphaned runner is still running")
+        again = await sandbox.run(GOOD, SUITES)
+        assert again.all_passed, again.reason
+        assert fork_servers() not in ([], [server])
+    finally:
+        await sandbox.aclose()
+
+
+async def test_without_a_fork_server_each_run_starts_its_own_runner(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from services.assessment import sandbox as sandbox_module
+
+    monkeypatch.setattr(sandbox_module, "RUNNER_PATH", "/nonexistent/sandbox_runner.py")
+    sandbox = Sandbox(FAST, concurrency=1)
+    try:
+        result = await sandbox.run(GOOD, SUITES)  # neither can start: a clear result, no raise
+        assert result.status == "crashed" and fork_servers() == []
+        monkeypatch.undo()
+        # the fork server is not retried at every run: this one starts its own runner
+        result = await sandbox.run(GOOD, SUITES)
+        assert result.all_passed, result.reason
+        assert fork_servers() == []
+    finally:
+        await sandbox.aclose()
