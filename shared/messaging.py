@@ -252,6 +252,8 @@ class RetryMiddleware(BaseMiddleware):
                 self.queue,
                 delay,
                 reason,
+                # where it failed: an outage is routine, anything else may be a bug
+                exc_info=None if outage else exc,
             )
             headers[ATTEMPT_HEADER] = attempt if outage else attempt + 1
             MESSAGE_RETRIES.labels(self.service, self.queue).inc()

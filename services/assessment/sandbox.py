@@ -32,7 +32,6 @@ import time
 import types
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO
 
 log = logging.getLogger(__name__)
 
@@ -328,8 +327,29 @@ class Sandbox:
         )
 
 
+Stdio = tuple[socket.socket, socket.socket, socket.socket]
+
+
+def _stdio() -> tuple[Stdio, Stdio]:
+    """A runner's stdin, stdout and stderr: (our ends, its ends).
+
+    Connected sockets, not pipes: uvloop closes a transport's descriptor itself and then
+    closes the file object it was given, so a pipe's number was closed twice, the second
+    time possibly as another thread's newly opened file (``rmtree`` of an earlier run failed
+    with EBADF). A socket object it detaches instead."""
+    pairs = [socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM) for _ in range(3)]
+    ours = (pairs[0][0], pairs[1][0], pairs[2][0])
+    theirs = (pairs[0][1], pairs[1][1], pairs[2][1])
+    return ours, theirs
+
+
+def _close_all(ends: Stdio) -> None:
+    for end in ends:
+        end.close()
+
+
 class _Child:
-    """A runner process whose pipes and exit the running event loop watches.
+    """A runner process whose stdio and exit the running event loop watches.
 
     Either forked by the fork server (:meth:`fork`), which reports its exit, or started with
     ``subprocess`` (:meth:`spawn`: vfork then exec, about 1 ms) rather than the event loop's
@@ -341,7 +361,7 @@ class _Child:
     def __init__(
         self,
         pid: int,
-        pipes: tuple[IO[bytes], IO[bytes], IO[bytes]],
+        pipes: Stdio,
         exited: asyncio.Future[int],
     ) -> None:
         self.pid = pid
@@ -357,18 +377,24 @@ class _Child:
     @classmethod
     async def spawn(cls, argv: list[str], *, cwd: str, env: dict[str, str]) -> _Child:
         """Start a runner process of our own."""
-        popen = subprocess.Popen(  # noqa: ASYNC220 (vfork + exec: see the class docstring)
-            argv,
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-        assert popen.stdin and popen.stdout and popen.stderr
+        ours, theirs = _stdio()
+        try:
+            popen = subprocess.Popen(  # noqa: ASYNC220 (vfork + exec: see the class docstring)
+                argv,
+                cwd=cwd,
+                env=env,
+                stdin=theirs[0].fileno(),
+                stdout=theirs[1].fileno(),
+                stderr=theirs[2].fileno(),
+                start_new_session=True,
+            )
+        except BaseException:
+            _close_all(ours)
+            raise
+        finally:
+            _close_all(theirs)
         exited = asyncio.get_running_loop().create_future()
-        child = cls(popen.pid, (popen.stdin, popen.stdout, popen.stderr), exited)
+        child = cls(popen.pid, ours, exited)
         try:
             child._watch_exit(popen)
             await child._connect()
@@ -430,7 +456,7 @@ class _Child:
             os.killpg(self.pid, signal.SIGKILL)
 
     def close_pipes(self) -> None:
-        """Close our ends of the pipes: readers see EOF (the exit is still reaped)."""
+        """Close our ends of its stdio: readers see EOF (the exit is still reaped)."""
         for transport in self._transports:
             transport.close()
         for pipe in self._unconnected:
@@ -503,50 +529,36 @@ class _ForkServer:
             return False
         return not self.failed and self.sock.fileno() >= 0 and loop is self.loop
 
-    async def fork(
-        self, workdir: str
-    ) -> tuple[int, tuple[IO[bytes], IO[bytes], IO[bytes]], asyncio.Future[int]]:
-        """Fork a runner in ``workdir``: (pid, our ends of its pipes, its exit code to come)."""
+    async def fork(self, workdir: str) -> tuple[int, Stdio, asyncio.Future[int]]:
+        """Fork a runner in ``workdir``: (pid, our ends of its stdio, its exit code to come)."""
         if not self.usable():
             raise OSError("the fork server is gone")
         self._ids += 1
         ident = self._ids
         reply = self._replies[ident] = self.loop.create_future()
-        stdin_r, stdin_w = os.pipe2(os.O_CLOEXEC)
-        stdout_r, stdout_w = os.pipe2(os.O_CLOEXEC)
-        stderr_r, stderr_w = os.pipe2(os.O_CLOEXEC)
-        ours = (stdin_w, stdout_r, stderr_r)
+        ours, theirs = _stdio()
         try:
             request = json.dumps({"id": ident, "workdir": workdir}).encode()
-            socket.send_fds(self.sock, [request], [stdin_r, stdout_w, stderr_w])
+            socket.send_fds(self.sock, [request], [end.fileno() for end in theirs])
         except BaseException:
             self._replies.pop(ident, None)
-            for fd in ours:
-                os.close(fd)
+            _close_all(ours)
             raise
         finally:
-            for fd in (stdin_r, stdout_w, stderr_w):
-                os.close(fd)
+            _close_all(theirs)
         try:
             pid = await asyncio.wait_for(reply, FORK_REPLY_TIMEOUT)
         except BaseException as exc:
             self._replies.pop(ident, None)
-            for fd in ours:
-                os.close(fd)
+            _close_all(ours)
             if isinstance(exc, TimeoutError):
                 raise OSError("the fork server did not answer") from exc
             raise
-        pipes = (
-            # wrapping a descriptor does no I/O; the transports close them
-            os.fdopen(stdin_w, "wb", buffering=0),
-            os.fdopen(stdout_r, "rb", buffering=0),
-            os.fdopen(stderr_r, "rb", buffering=0),
-        )
         exited = self._exits.get(pid)
         if exited is None:  # the server was lost meanwhile, and this runner killed
             exited = self.loop.create_future()
             exited.set_exception(RunnerLost("the fork server ended"))
-        return pid, pipes, exited
+        return pid, ours, exited
 
     def _readable(self) -> None:
         while True:

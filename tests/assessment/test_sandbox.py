@@ -483,3 +483,35 @@ async def test_without_a_fork_server_each_run_starts_its_own_runner(
         assert fork_servers() == []
     finally:
         await sandbox.aclose()
+
+
+async def test_runs_never_close_a_descriptor_they_do_not_own(sandbox: Sandbox) -> None:
+    # uvloop closes a transport's descriptor itself, then the file object it was handed:
+    # with pipes, that number was closed twice, the second time as whatever another
+    # thread had just opened (the scratch directory's rmtree failed with EBADF, a few
+    # runs in a thousand). A thread opening and closing files meanwhile must never find
+    # one of its descriptors closed under it.
+    import threading
+
+    stolen: list[int] = []
+    stop = threading.Event()
+
+    def opener() -> None:
+        while not stop.is_set():
+            fd = os.open("/dev/null", os.O_RDONLY)
+            try:
+                os.fstat(fd)
+                os.close(fd)
+            except OSError:
+                stolen.append(fd)
+
+    thread = threading.Thread(target=opener, daemon=True)
+    thread.start()
+    try:
+        for _ in range(40):
+            results = await asyncio.gather(*(sandbox.run(GOOD, SUITES) for _ in range(16)))
+            assert all(r.all_passed for r in results), [r.reason for r in results]
+    finally:
+        stop.set()
+        thread.join()
+    assert stolen == [], f"{len(stolen)} descriptors of another thread were closed"
