@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -87,16 +88,22 @@ def main() -> None:
     try:
         print(f"offline model latency: {args.latency_ms} ms per call; 8-module autopilot course")
         print(f"{'run':>3} {'modules':>7} {'wall s':>7} {'critical s':>10} {'ratio':>6}")
-        ratios = []
+        ratios, walls, criticals = [], [], []
         for run in range(1, args.runs + 1):
             r = asyncio.run(one_course(cluster.gateway))
             ratios.append(r["ratio"])
+            walls.append(r["wall_s"])
+            criticals.append(r["critical_s"])
             print(
                 f"{run:>3} {r['modules']:>7} {r['wall_s']:>7.2f} {r['critical_s']:>10.2f} "
                 f"{r['ratio']:>6.3f}   (lessons one after another would take "
                 f"{r['lesson_sum_s']:.1f} s)"
             )
         best, worst = min(ratios), max(ratios)
+        print(
+            f"median of {args.runs}: wall {statistics.median(walls):.2f} s, critical path "
+            f"{statistics.median(criticals):.2f} s, ratio {statistics.median(ratios):.3f}"
+        )
         print(f"ratio wall/critical path: best {best:.3f}, worst {worst:.3f} (target <= 1.1)")
     finally:
         cluster.stop()
