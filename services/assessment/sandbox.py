@@ -394,28 +394,25 @@ class _Child:
         finally:
             _close_all(theirs)
         exited = asyncio.get_running_loop().create_future()
-        child = cls(popen.pid, ours, exited)
-        try:
-            child._watch_exit(popen)
-            await child._connect()
-        except BaseException:
-            child.kill_group()
-            child.close_pipes()
-            raise
-        return child
+        return await cls(popen.pid, ours, exited)._connected(popen)
 
     @classmethod
     async def fork(cls, server: _ForkServer, workdir: str) -> _Child:
         """A runner forked by ``server`` in ``workdir``; OSError when the server fails."""
         pid, pipes, exited = await server.fork(workdir)
-        child = cls(pid, pipes, exited)
+        return await cls(pid, pipes, exited)._connected()
+
+    async def _connected(self, popen: subprocess.Popen[bytes] | None = None) -> _Child:
+        """Watch its stdio (and its exit, when started here); if that fails, end it."""
         try:
-            await child._connect()
+            if popen is not None:
+                self._watch_exit(popen)
+            await self._connect()
         except BaseException:
-            child.kill_group()
-            child.close_pipes()
+            self.kill_group()
+            self.close_pipes()
             raise
-        return child
+        return self
 
     def _watch_exit(self, popen: subprocess.Popen[bytes]) -> None:
         loop = asyncio.get_running_loop()
