@@ -471,7 +471,7 @@ class _ForkServer:
     imports; confining it, 2 ms); a fork of this small process costs well under 1 ms, and
     the child confines itself exactly as a started runner does. Requests and replies are
     JSON messages on a ``SOCK_SEQPACKET`` socket; each fork request carries the runner's
-    three pipe ends, and the server reports each runner's exit code (it is their parent).
+    three stdio sockets, and the server reports each runner's exit code (it is their parent).
     When the server dies, the exits of its runners can no longer be known: their groups
     are killed, and their runs end as the runner's failure (unless a run had already
     reported its final result). The server process ends when this side closes the socket,
@@ -484,7 +484,8 @@ class _ForkServer:
         self.ready: asyncio.Future[int] = self.loop.create_future()
         self.failed = False
         self._ids = 0
-        self._replies: dict[int, asyncio.Future[int]] = {}
+        # a fork's reply: the runner's pid and the future its exit code will resolve
+        self._replies: dict[int, asyncio.Future[tuple[int, asyncio.Future[int]]]] = {}
         self._exits: dict[int, asyncio.Future[int]] = {}
         self.loop.add_reader(sock.fileno(), self._readable)
 
@@ -544,17 +545,13 @@ class _ForkServer:
         finally:
             _close_all(theirs)
         try:
-            pid = await asyncio.wait_for(reply, FORK_REPLY_TIMEOUT)
+            pid, exited = await asyncio.wait_for(reply, FORK_REPLY_TIMEOUT)
         except BaseException as exc:
             self._replies.pop(ident, None)
             _close_all(ours)
             if isinstance(exc, TimeoutError):
                 raise OSError("the fork server did not answer") from exc
             raise
-        exited = self._exits.get(pid)
-        if exited is None:  # the server was lost meanwhile, and this runner killed
-            exited = self.loop.create_future()
-            exited.set_exception(RunnerLost("the fork server ended"))
         return pid, ours, exited
 
     def _readable(self) -> None:
@@ -582,10 +579,11 @@ class _ForkServer:
                     exited.set_result(int(message["code"]))
             elif "pid" in message:
                 pid = int(message["pid"])
-                self._exits[pid] = self.loop.create_future()  # before the exit can arrive
+                # handed over with the pid: its exit may be read before the caller resumes
+                exited = self._exits[pid] = self.loop.create_future()
                 reply = self._replies.pop(message.get("id"), None)
                 if reply is not None and not reply.done():
-                    reply.set_result(pid)
+                    reply.set_result((pid, exited))
                 else:  # nobody waits for it any more (timed out): stop it
                     with contextlib.suppress(OSError):
                         os.killpg(pid, signal.SIGKILL)
