@@ -14,6 +14,12 @@ every replica's live queue, which hands it to the open stream. ``--via live``
 publishes stored-looking events straight onto the live fan-out exchange instead,
 as the log does, to see the read side alone.
 
+Two deliveries, one after the other, to the same open streams: first one event for a
+job that ``--fanout`` of the streams watch (a class following one course: the gateway's
+own fan-out, one broker message reaching 1,000 streams), then one event for each of
+``--fanout`` other jobs, each watched by one stream (1,000 events published in one
+burst: every one stored by the log and fanned out).
+
 Prints: streams held, time to open them all, publish → receipt p50/p95/p99/max and
 how many arrived, the gateway's RSS and CPU while holding the streams idle and
 while delivering, the database transactions per second while idle, the most
@@ -243,6 +249,9 @@ async def run(args: argparse.Namespace, gateway: Service, log_dir: Path) -> None
         token = resp.json()["access_token"]
     user_id = jwt.decode(token, options={"verify_signature": False})["sub"]
     job_ids = [f"bench-{i:05d}-{uuid.uuid4().hex[:8]}" for i in range(args.streams)]
+    # the streams' jobs, one line each: the first ``fanout`` streams watch one job
+    shared, solo = job_ids[0], job_ids[args.fanout : 2 * args.fanout]
+    streamed = [shared] * args.fanout + job_ids[args.fanout :]
     pg = await asyncpg.connect(f"postgresql://{PG}/{BENCH_DB}")
     await pg.execute(
         "INSERT INTO gateway.jobs (job_id, user_id, tenant_id, kind, final_events, status,"
@@ -252,7 +261,7 @@ async def run(args: argparse.Namespace, gateway: Service, log_dir: Path) -> None
         user_id,
     )
     jobs_file = log_dir / "jobs.txt"
-    jobs_file.write_text("\n".join(job_ids) + "\n")
+    jobs_file.write_text("\n".join(streamed) + "\n")
     sampler = Sampler(pg)
     sampler.start()
     rss_before, cpu_before = proc.rss_mb(), proc.cpu_s()
@@ -273,12 +282,16 @@ async def run(args: argparse.Namespace, gateway: Service, log_dir: Path) -> None
         profiler.stop()
         profiler = Profiler(args.profile, gateway.proc.pid, log_dir / "deliver.txt")
 
-        targets = job_ids[: args.fanout]
         cpu1, t1 = proc.cpu_s(), time.perf_counter()
-        sent = await publish_all(targets, user_id, args.via)
-        waited = await client.ask(f"wait {len(targets)} {args.timeout}")
-        deliver_s = time.perf_counter() - t1
-        cpu_deliver = proc.cpu_s() - cpu1
+        sent = await publish_all([shared], user_id, args.via)
+        waited = await client.ask(f"wait {args.fanout} {args.timeout}")
+        one_job = (time.perf_counter() - t1, proc.cpu_s() - cpu1, waited["events"])
+        await asyncio.sleep(1.0)
+        cpu1, t1 = proc.cpu_s(), time.perf_counter()
+        sent_solo = await publish_all(solo, user_id, args.via)
+        waited = await client.ask(f"wait {2 * args.fanout} {args.timeout}")
+        per_job = (time.perf_counter() - t1, proc.cpu_s() - cpu1, waited["events"] - one_job[2])
+        sent.update(sent_solo)
         report = await client.ask("report")
     finally:
         profiler.stop()
@@ -287,12 +300,9 @@ async def run(args: argparse.Namespace, gateway: Service, log_dir: Path) -> None
     max_conns = sampler.max_connections
     await pg.close()
 
-    streams = report["streams"]
-    latencies = [
-        (streams[j][0] - sent[j]) * 1000 for j in targets if j in streams and streams[j][0]
-    ]
-    strays = sum(1 for j in job_ids[args.fanout :] if j in streams and streams[j][1])
-    dropped = sum(1 for s in streams.values() if s[4])
+    streams = report["streams"]  # [job_id, first_at, count, first_id, first_event, closed]
+    strays = sum(1 for s in streams if s[0] not in sent and s[2])
+    dropped = sum(1 for s in streams if s[5])
     print(
         f"gateway pid {gateway.proc.pid} (open files limit {proc.nofile()}); load client pid "
         f"{client.proc.pid} (limit {opened['nofile']}); via {args.via}"
@@ -304,22 +314,26 @@ async def run(args: argparse.Namespace, gateway: Service, log_dir: Path) -> None
     print(f"open all            {opened['open_s']:.2f} s ({args.concurrency} opening at once)")
     print(
         f"gateway             RSS {rss_before:.0f} MB before, {rss_held:.0f} MB holding; "
-        f"CPU {cpu_opened - cpu_before:.1f} s to open, {cpu_idle * 100:.1f} % idle holding, "
-        f"{cpu_deliver:.2f} s delivering"
+        f"CPU {cpu_opened - cpu_before:.1f} s to open, {cpu_idle * 100:.1f} % idle holding"
     )
     print(
         f"database            {tx_idle:.1f} transactions/s while idle; max {max_conns} connections"
     )
-    if latencies:
+    for label, jobs, (took, cpu, _) in (
+        (f"1 event, {args.fanout} streams", {shared}, one_job),
+        (f"{args.fanout} events, 1 stream each", set(solo), per_job),
+    ):
+        latencies = [(s[1] - sent[s[0]]) * 1000 for s in streams if s[0] in jobs and s[1]]
+        if not latencies:
+            print(f"{label:<30} none arrived")
+            continue
         print(
-            f"delivery            {len(latencies)} of {len(targets)} arrived in "
-            f"{deliver_s:.2f} s; latency ms min {min(latencies):.1f} "
-            f"p50 {statistics.median(latencies):.1f} "
-            f"p95 {pct(latencies, 95):.1f} p99 {pct(latencies, 99):.1f} "
-            f"max {max(latencies):.1f} (strays on other streams: {strays})"
+            f"{label:<30} {len(latencies)} of {args.fanout} arrived in {took:.2f} s "
+            f"(gateway CPU {cpu:.2f} s); latency ms min {min(latencies):.1f} "
+            f"p50 {statistics.median(latencies):.1f} p95 {pct(latencies, 95):.1f} "
+            f"p99 {pct(latencies, 99):.1f} max {max(latencies):.1f}"
         )
-    else:
-        print(f"delivery            none of {len(targets)} arrived ({waited})")
+    print(f"strays              {strays} events on streams of other jobs")
     print(
         f"load client         CPU {report['cpu_open_s']:.1f} s to open, "
         f"{report['cpu_after_open_s']:.2f} s after; max RSS {report['maxrss_mb']:.0f} MB"
@@ -337,6 +351,8 @@ def main() -> None:
     parser.add_argument("--via", choices=("events", "live"), default="events")
     parser.add_argument("--profile", metavar="PY_SPY", help="py-spy binary: profile each phase")
     args = parser.parse_args()
+    if args.streams < 2 * args.fanout:
+        parser.error("--streams must be at least twice --fanout (two sets of receivers)")
     raise_nofile_limit()
     env = fresh_bench_env(PG)
     log_dir = Path(tempfile.mkdtemp(prefix="lectern-bench-sse-"))

@@ -17,11 +17,13 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, TypeVar
 
 from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sse_starlette.event import ServerSentEvent
 
 from services.gateway.budgets import charge
 from services.gateway.store import events, jobs
@@ -43,6 +45,12 @@ class StoredEvent:
     seq: int
     event: str
     body: dict[str, Any]
+
+    @cached_property
+    def sse(self) -> bytes:
+        """The event as one Server-Sent Event (``id``, ``event``, ``data``), encoded
+        once however many streams send it."""
+        return ServerSentEvent(json.dumps(self.body), id=str(self.seq), event=self.event).encode()
 
     def to_wire(self) -> dict[str, Any]:
         return {"job_id": self.job_id, "seq": self.seq, "event": self.event, "body": self.body}

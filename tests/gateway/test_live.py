@@ -174,3 +174,41 @@ async def test_a_check_that_fails_is_tried_again_soon(monkeypatch: pytest.Monkey
     log = FlakyLog()
     await missed_event_arrives(log, EventHub(), every=3600, nudge=True)
     assert log.checks == 2
+
+
+def test_an_event_is_encoded_once_for_every_stream_that_sends_it() -> None:
+    event = StoredEvent("job-1", 7, "job.chunk", {"text": "a\nb", "n": 1})
+    frame = event.sse
+    # what EventSourceResponse made of {"id", "event", "data": json.dumps(body)}
+    assert frame == b'id: 7\r\nevent: job.chunk\r\ndata: {"text": "a\\nb", "n": 1}\r\n\r\n'
+    assert event.sse is frame
+
+    hub = EventHub()
+    first, second = hub.watch("job-1", 6), hub.watch("job-1", 6)
+    hub.deliver(event)
+    assert first.events[0].sse is second.events[0].sse is frame
+
+
+async def test_a_stream_without_a_send_timeout_sends_directly_and_one_with_it_times_out() -> None:
+    from sse_starlette.sse import SendTimeoutError
+
+    from services.gateway.routes.jobs import WatchingResponse
+
+    async def nothing() -> AsyncIterator[bytes]:
+        yield b""
+
+    sent: list[dict[str, object]] = []
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    response = WatchingResponse(nothing(), on_close=lambda: None)
+    await response._send_with_timeout(send, {"type": "x"})
+    assert sent == [{"type": "x"}]
+
+    async def stuck(message: dict[str, object]) -> None:
+        await asyncio.sleep(10)
+
+    slow = WatchingResponse(nothing(), on_close=lambda: None, send_timeout=0.05)
+    with pytest.raises(SendTimeoutError):
+        await slow._send_with_timeout(stuck, {"type": "x"})

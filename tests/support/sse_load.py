@@ -12,8 +12,9 @@ Driven over stdin/stdout, one JSON object per line:
 - on start it opens every stream, then prints ``{"phase": "open", ...}``;
 - ``wait N T`` answers ``{"phase": "wait", "events": n}`` once N events have
   arrived in all, or after T seconds;
-- ``report`` answers with every stream's figures and the client's own CPU time,
-  then closes the streams and exits.
+- ``report`` answers with every stream's figures (``[job_id, first_at, count,
+  first_id, first_event, closed]``; a job listed twice has two streams) and the
+  client's own CPU time, then closes the streams and exits.
 
     python -m tests.support.sse_load --url http://127.0.0.1:8000 --token T --jobs FILE
 """
@@ -206,10 +207,10 @@ async def main(args: argparse.Namespace, job_ids: list[str]) -> None:
     emit(
         {
             "phase": "report",
-            "streams": {
-                s.job_id: [s.first_at, s.count, s.first_id, s.first_event, s.closed]
+            "streams": [
+                [s.job_id, s.first_at, s.count, s.first_id, s.first_event, s.closed]
                 for s in streams
-            },
+            ],
             "cpu_open_s": cpu_open,
             "cpu_after_open_s": cpu_seconds() - cpu1,
             "cpu_total_s": cpu_seconds(),
