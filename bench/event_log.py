@@ -7,8 +7,10 @@ streams. This stores ``--events`` events one after another, as that consumer doe
 a fresh database: a chunk-heavy mix over ``--jobs`` jobs with an ``llm.call_completed``
 every ``--call-every`` events (stored with the charge of its tokens), and prints the
 time per event (p50, p99), the events per second and the CPU per event in this process.
+``--batch N`` stores them N at a time in one transaction each, as the log does under
+load (``services/gateway/event_batches.py``), and prints the same per batch.
 
-    .venv/bin/python bench/event_log.py --events 3000
+    .venv/bin/python bench/event_log.py --events 3000 [--batch 64]
 """
 
 from __future__ import annotations
@@ -54,26 +56,37 @@ async def run(args: argparse.Namespace) -> None:
             bodies.append(
                 body(job, "job.chunk.v1", step="lesson", attempt=1, index=i, text="x" * 120)
             )
-    for b in bodies[: args.warmup]:
-        await log.record(b)
+    size = args.batch
+    groups = [bodies[i : i + size] for i in range(0, len(bodies), size)]
+    warm, timed = groups[: -(-args.warmup // size)], groups[-(-args.warmup // size) :]
+
+    async def store(group: list[dict[str, object]]) -> int:
+        if size == 1:
+            return int(await log.record(group[0]) is not None)
+        return sum(s is not None for s in await log.record_many(group))
+
+    for group in warm:
+        await store(group)
     times = []
+    n = 0
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    for b in bodies[args.warmup :]:
+    for group in timed:
         t = time.perf_counter()
-        stored = await log.record(b)
+        stored = await store(group)
         times.append(time.perf_counter() - t)
-        assert stored is not None
+        assert stored == len(group), (stored, len(group))
+        n += stored
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     await engine.dispose()
     await writer.dispose()
     times.sort()
-    n = len(times)
-    print(f"events stored one at a time: {n} ({args.jobs} jobs, a call every {args.call_every})")
+    how = "one at a time" if size == 1 else f"in batches of {size}"
+    print(f"events stored {how}: {n} ({args.jobs} jobs, a call every {args.call_every})")
     print(
-        f"  per event: p50 {statistics.median(times) * 1000:.2f} ms, "
-        f"p99 {times[int(n * 0.99) - 1] * 1000:.2f} ms"
+        f"  per {'event' if size == 1 else 'batch'}: p50 {statistics.median(times) * 1000:.2f} ms, "
+        f"p99 {times[max(0, int(len(times) * 0.99) - 1)] * 1000:.2f} ms"
     )
-    print(f"  rate: {n / wall:,.0f} events/s; CPU in this process {cpu / n * 1000:.2f} ms/event")
+    print(f"  rate: {n / wall:,.0f} events/s; CPU in this process {cpu / n * 1000:.3f} ms/event")
 
 
 def main() -> None:
@@ -82,6 +95,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--jobs", type=int, default=50)
     parser.add_argument("--call-every", type=int, default=10)
+    parser.add_argument("--batch", type=int, default=1, help="events per transaction")
     args = parser.parse_args()
     env = fresh_bench_env()
     os.environ.update(env)

@@ -78,6 +78,44 @@ async def test_a_batch_numbers_each_job_in_order_and_stores_each_id_once(
     assert (await event_log.record(event(b))).seq == 3  # type: ignore[union-attr]
 
 
+async def test_a_batch_makes_the_job_rows_of_external_jobs_and_keeps_known_ones(
+    event_log: EventLog,
+) -> None:
+    known = f"job-{uuid.uuid4()}"
+    async with event_log.sessionmaker() as session, session.begin():
+        await session.execute(
+            jobs.insert().values(
+                job_id=known, user_id="u", tenant_id="t-known", kind="course",
+                final_events=["course.ready"], status="running", last_seq=4,
+            )
+        )  # fmt: skip
+    # many jobs in one batch, in no particular order, some with tenants and some without
+    fresh = [f"job-{uuid.uuid4()}" for _ in range(150)]
+    batch = [event(j, tenant_id=f"t-{n}" if n % 3 else None) for n, j in enumerate(fresh)]
+    batch += [event(known, tenant_id="t-other"), event(fresh[7]), event(known)]
+    results = await event_log.record_many(batch)
+    assert [r.seq if r else None for r in results] == [1] * 150 + [5, 2, 6]
+    async with event_log.sessionmaker() as session:
+        rows = {
+            r.job_id: r
+            for r in await session.execute(select(jobs).where(jobs.c.job_id.in_([*fresh, known])))
+        }
+    assert (rows[known].kind, rows[known].tenant_id, rows[known].last_seq) == (
+        "course", "t-known", 6,
+    )  # fmt: skip
+    assert rows[known].final_events == ["course.ready"]
+    for n, j in enumerate(fresh):
+        row = rows[j]
+        assert (row.kind, row.status, row.user_id) == ("external", "running", None)
+        assert row.tenant_id == (f"t-{n}" if n % 3 else None)
+        assert row.final_events == ["course.ready", "job.failed"]
+        assert row.last_seq == (2 if n == 7 else 1)
+    assert [m for _, m in await stored(event_log, fresh[7])] == [
+        batch[7]["message_id"],
+        batch[151]["message_id"],
+    ]
+
+
 async def test_a_final_event_in_a_batch_ends_its_job_and_usage_is_charged_once(
     event_log: EventLog,
 ) -> None:
