@@ -17,6 +17,7 @@ from services.gateway.http_metrics import HttpMetrics
 from services.gateway.inputs import validation_error
 from services.gateway.live import EventHub
 from services.gateway.routes import assessments, auth, courses, jobs, lessons, prompts, sources
+from services.gateway.sse import PING_S
 from services.gateway.store import metadata
 from services.gateway.streams import EventLog
 from services.gateway.uploads import BodySizeLimitWithUploads
@@ -66,15 +67,20 @@ async def spent_budgets(body: dict[str, Any]) -> Any:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await runtime.startup()
+    hub.closing = False  # an earlier lifespan in this process may have closed it
     # fan-out published while this replica's live queue was gone (a broker reconnect)
     # is lost: the streams then check the log for what they missed
     (await runtime.broker.connect()).reconnect_callbacks.add(hub.check_soon)
     background = [
         asyncio.create_task(hub.keep_checking(event_log)),
+        # uvicorn waits for open responses before it shuts down: streams end first
+        asyncio.create_task(hub.close_on_server_exit()),
+        asyncio.create_task(hub.keep_alive(PING_S)),
         asyncio.create_task(keep_budget_gauge(runtime.sessionmaker, runtime.settings, every=15.0)),
         asyncio.create_task(rate_limits.keep_tidy(runtime.sessionmaker, every=60.0)),
     ]
     yield
+    hub.close_all()
     for task in background:
         task.cancel()
     await runtime.shutdown()

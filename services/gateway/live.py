@@ -21,6 +21,8 @@ from collections import defaultdict, deque
 from collections.abc import AsyncIterator
 from typing import Protocol
 
+from sse_starlette.sse import AppStatus
+
 from services.gateway.streams import StoredEvent
 
 log = logging.getLogger("lectern.gateway.live")
@@ -47,14 +49,16 @@ class EventSource(Protocol):
 class Watcher:
     """One open stream's inbox: its job's live events, and whether to re-read the log."""
 
-    __slots__ = ("_waiter", "events", "job_id", "last", "stale")
+    __slots__ = ("_waiter", "closed", "events", "idle_since", "job_id", "last", "stale")
 
     def __init__(self, job_id: str, last: int) -> None:
         self.job_id = job_id
         self.last = last  # the highest seq the stream has sent
         self.events: deque[StoredEvent] = deque()
         self.stale = False  # the log holds events this stream has not been given
-        self._waiter: asyncio.Future[None] | None = None
+        self.closed = False  # the client went away, or the server is shutting down
+        self.idle_since = 0.0  # loop time when the stream last began to wait
+        self._waiter: asyncio.Future[bool] | None = None
 
     def push(self, event: StoredEvent) -> None:
         if event.seq <= self.last:
@@ -70,19 +74,31 @@ class Watcher:
         self.stale = True
         self._wake()
 
-    def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
+    def close(self) -> None:
+        """End the stream at its next step (its client is gone, or the server stops)."""
+        self.closed = True
+        self._wake()
 
-    async def wait(self) -> None:
-        """Until there is an event to send or the log is to be read."""
-        if self.events or self.stale:
-            return
-        self._waiter = asyncio.get_running_loop().create_future()
+    def _wake(self, woken: bool = True) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(woken)
+
+    async def wait(self) -> bool:
+        """Until there is an event to send, the log is to be read or the stream is
+        closed; False when woken for a keep-alive instead (:meth:`EventHub.keep_alive`)."""
+        if self.events or self.stale or self.closed:
+            return True
+        loop = asyncio.get_running_loop()
+        self.idle_since = loop.time()
+        self._waiter = loop.create_future()
         try:
-            await self._waiter
+            return await self._waiter
         finally:
             self._waiter = None
+
+    @property
+    def waiting(self) -> bool:
+        return self._waiter is not None and not self._waiter.done()
 
 
 class EventHub:
@@ -91,11 +107,49 @@ class EventHub:
     def __init__(self) -> None:
         self._watchers: dict[str, set[Watcher]] = defaultdict(set)
         self._check_now = asyncio.Event()
+        self.closing = False
 
     def watch(self, job_id: str, after_seq: int) -> Watcher:
         watcher = Watcher(job_id, after_seq)
+        if self.closing:
+            watcher.close()  # a stream opened during shutdown ends at once
         self._watchers[job_id].add(watcher)
         return watcher
+
+    def close_all(self) -> int:
+        """End every open stream (the server is shutting down); how many there were."""
+        self.closing = True
+        watchers = [w for ws in self._watchers.values() for w in ws]
+        for watcher in watchers:
+            watcher.close()
+        return len(watchers)
+
+    def ping_idle(self, idle_s: float) -> int:
+        """Wake the streams that have waited ``idle_s`` or longer for a keep-alive."""
+        since = asyncio.get_running_loop().time() - idle_s
+        idle = [
+            w for ws in self._watchers.values() for w in ws if w.waiting and w.idle_since <= since
+        ]
+        for watcher in idle:
+            watcher._wake(False)
+        return len(idle)
+
+    async def keep_alive(self, idle_s: float, every_s: float = 1.0) -> None:
+        """A keep-alive for every stream idle ``idle_s``, checked every ``every_s``: one
+        timer for all streams, not one per stream and event."""
+        while True:
+            await asyncio.sleep(every_s)
+            self.ping_idle(idle_s)
+
+    async def close_on_server_exit(self, poll_s: float = 0.5) -> None:
+        """Close every stream once the server is told to exit, so that it can drain:
+        uvicorn waits for open responses before it shuts down. sse-starlette's
+        ``AppStatus`` is set by its hook on uvicorn's exit handler."""
+        while not (AppStatus.should_exit or self.closing):  # noqa: ASYNC110 (a flag set in a signal handler)
+            await asyncio.sleep(poll_s)
+        closed = self.close_all()
+        if closed:
+            log.info("server exiting: closed %d open streams", closed)
 
     def unwatch(self, watcher: Watcher) -> None:
         watchers = self._watchers.get(watcher.job_id)
@@ -165,8 +219,9 @@ async def job_stream(
     final_events: list[str],
     *,
     stored_up_to: int | None = None,
-) -> AsyncIterator[StoredEvent]:
-    """The job's events after ``watcher.last``: stored ones, then live, until a final one.
+) -> AsyncIterator[StoredEvent | None]:
+    """The job's events after ``watcher.last``: stored ones, then live, until a final one
+    or until the watcher is closed. ``None`` when the hub asks for a keep-alive.
 
     The watcher is registered before the log is read, so nothing committed in between
     is missed; live events already sent are skipped and a gap is filled from the log.
@@ -176,7 +231,7 @@ async def job_stream(
     job_id = watcher.job_id
     read_log = stored_up_to is None or stored_up_to > watcher.last
     try:
-        while True:
+        while not watcher.closed:
             if read_log:
                 watcher.stale = False
                 backlog = await source.since(job_id, watcher.last, LOG_PAGE)
@@ -188,7 +243,11 @@ async def job_stream(
                 read_log = len(backlog) >= LOG_PAGE
                 if read_log:
                     continue
-            await watcher.wait()
+            if not await watcher.wait():
+                yield None
+                continue
+            if watcher.closed:
+                return
             if watcher.stale:
                 read_log = True
                 continue

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import signal
 import subprocess
 import time
 import uuid
@@ -135,5 +136,61 @@ async def test_an_event_whose_fan_out_was_lost_arrives_after_the_reconnect(
             )
             await asyncio.wait_for(reading, 20)
         assert ids == ["1", "2"]
+    finally:
+        gateway.stop()
+
+
+async def test_streams_end_when_their_client_goes_and_when_the_gateway_stops(
+    infra: dict[str, str], db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    """A real gateway process: a client that goes away frees its stream; on SIGTERM the
+    open streams end cleanly and the process exits (uvicorn waits for open responses)."""
+    gateway = Service("gateway", free_port(), dict(infra), tmp_path / "gateway.log")
+    gateway.start()
+    try:
+        gateway.wait_ready()
+        assert gateway.proc is not None
+        user_id = f"u-{uuid.uuid4().hex[:12]}"
+        principal = Principal(user_id=user_id, tenant_id="default", role="learner", is_guest=True)
+        token = issue_token(DEV_JWT_SECRET, principal)
+        job_ids = [f"j-{uuid.uuid4().hex[:12]}" for _ in range(3)]
+        for job_id in job_ids:
+            await db.execute(
+                "INSERT INTO gateway.jobs (job_id, user_id, tenant_id, kind, final_events,"
+                " status, last_seq) VALUES ($1, $2, 'default', 'test', '[\"job.failed\"]',"
+                " 'running', 0)",
+                job_id,
+                user_id,
+            )
+        headers = {"Authorization": f"Bearer {token}", "Accept": "text/event-stream"}
+
+        async def read_to_end(client: httpx.AsyncClient, job_id: str) -> bytes:
+            url = f"/v1/jobs/{job_id}/events"
+            async with client.stream("GET", url, headers=headers, timeout=60) as resp:
+                assert resp.status_code == 200
+                return b"".join([chunk async for chunk in resp.aiter_bytes()])
+
+        async def wait_open(n: int) -> None:
+            deadline = time.monotonic() + 10
+            while await open_streams(gateway.url) != n:
+                assert time.monotonic() < deadline, f"not {n} open streams"
+                await asyncio.sleep(0.1)
+
+        async with httpx.AsyncClient(base_url=gateway.url) as client:
+            readers = [asyncio.create_task(read_to_end(client, j)) for j in job_ids]
+            await wait_open(3)
+            readers[0].cancel()  # this client goes away
+            await wait_open(2)
+
+            stopped = time.monotonic()
+            gateway.proc.send_signal(signal.SIGTERM)
+            bodies = await asyncio.wait_for(asyncio.gather(*readers[1:]), 10)
+            assert bodies == [b"", b""]  # ended, nothing half-sent
+            await asyncio.to_thread(gateway.proc.wait, 15)
+        assert time.monotonic() - stopped < 10, gateway.log_tail()
+        # uvicorn raises the SIGTERM it handled again once shut down (shared/runtime.py)
+        assert gateway.proc.returncode in (0, -signal.SIGTERM), gateway.log_tail()
+        log = gateway.log_tail(200)
+        assert "closed 2 open streams" in log and "Application shutdown complete" in log
     finally:
         gateway.stop()

@@ -189,26 +189,143 @@ def test_an_event_is_encoded_once_for_every_stream_that_sends_it() -> None:
     assert first.events[0].sse is second.events[0].sse is frame
 
 
-async def test_a_stream_without_a_send_timeout_sends_directly_and_one_with_it_times_out() -> None:
-    from sse_starlette.sse import SendTimeoutError
+async def test_an_idle_stream_yields_a_keep_alive_and_then_its_events() -> None:
+    log, hub = FakeLog(), EventHub()
+    stream, busy = open_stream(log, hub, "j"), open_stream(log, hub, "busy")
+    keeping = asyncio.ensure_future(hub.keep_alive(idle_s=0.2, every_s=0.02))
+    pinged = asyncio.ensure_future(anext(stream))
+    busy_next = asyncio.ensure_future(anext(busy))
+    for n in range(10):  # "busy" gets an event every 40 ms: never idle for 200 ms
+        await asyncio.sleep(0.04)
+        assert n > 0 or not pinged.done()
+        hub.deliver(log.store("busy"))
+        assert await asyncio.wait_for(busy_next, 1) is not None  # an event, never a ping
+        busy_next = asyncio.ensure_future(anext(busy))
+    assert pinged.result() is None  # "j" idle for 200 ms: a keep-alive
+    keeping.cancel()
+    busy_next.cancel()
+    hub.deliver(log.store("j"))
+    assert await next_seq(stream) == 1
+    hub.deliver(log.store("j", "course.ready"))
+    assert await next_seq(stream) == 2
+    with pytest.raises(StopAsyncIteration):
+        await anext(stream)
+    assert hub.open_streams == 0
 
-    from services.gateway.routes.jobs import WatchingResponse
 
-    async def nothing() -> AsyncIterator[bytes]:
-        yield b""
+async def test_closing_a_watcher_ends_its_stream_and_shutdown_ends_them_all() -> None:
+    log, hub = FakeLog(), EventHub()
+    one, two, other = (open_stream(log, hub, j) for j in ("a", "a", "b"))
+    waiting = [asyncio.ensure_future(anext(s)) for s in (one, two, other)]
+    await asyncio.sleep(0)
+    assert hub.open_streams == 3
+    next(iter(hub._watchers["b"])).close()  # b's client went away
+    with pytest.raises(StopAsyncIteration):
+        await asyncio.wait_for(waiting[2], 1)
+    assert hub.open_streams == 2
+    assert hub.close_all() == 2  # the server shuts down
+    for w in waiting[:2]:
+        with pytest.raises(StopAsyncIteration):
+            await asyncio.wait_for(w, 1)
+    assert hub.open_streams == 0
+    late = open_stream(log, hub, "a")  # opened while shutting down: ends at once
+    with pytest.raises(StopAsyncIteration):
+        await asyncio.wait_for(anext(late), 1)
 
-    sent: list[dict[str, object]] = []
 
-    async def send(message: dict[str, object]) -> None:
-        sent.append(message)
+async def test_streams_are_closed_when_the_server_is_told_to_exit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    log, hub = FakeLog(), EventHub()
+    stream = open_stream(log, hub, "j")
+    waiting = asyncio.ensure_future(anext(stream))
+    watching = asyncio.ensure_future(hub.close_on_server_exit(poll_s=0.01))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    monkeypatch.setattr(live.AppStatus, "should_exit", True)  # what uvicorn's SIGTERM sets
+    with pytest.raises(StopAsyncIteration):
+        await asyncio.wait_for(waiting, 1)
+    await asyncio.wait_for(watching, 1)
+    assert hub.open_streams == 0
 
-    response = WatchingResponse(nothing(), on_close=lambda: None)
-    await response._send_with_timeout(send, {"type": "x"})
-    assert sent == [{"type": "x"}]
 
-    async def stuck(message: dict[str, object]) -> None:
-        await asyncio.sleep(10)
+class AsgiClient:
+    """Runs an ASGI response as a server would: what it sent, and a disconnect on demand."""
 
-    slow = WatchingResponse(nothing(), on_close=lambda: None, send_timeout=0.05)
-    with pytest.raises(SendTimeoutError):
-        await slow._send_with_timeout(stuck, {"type": "x"})
+    def __init__(self) -> None:
+        self.sent: list[dict[str, object]] = []
+        self.gone = asyncio.Event()
+
+    async def receive(self) -> dict[str, object]:
+        await self.gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: dict[str, object]) -> None:
+        self.sent.append(message)
+
+    def body(self) -> bytes:
+        return b"".join(m.get("body", b"") for m in self.sent)  # type: ignore[misc]
+
+
+def stream_response(log: FakeLog, hub: EventHub, job_id: str) -> tuple[object, list[bool]]:
+    from services.gateway.sse import EventStreamResponse
+
+    watcher = hub.watch(job_id, 0)
+    stream = job_stream(log, hub, watcher, FINAL, stored_up_to=0)
+    closed: list[bool] = []
+
+    def on_close() -> None:  # as the route's: a stream that never started is let go too
+        closed.append(True)
+        hub.unwatch(watcher)
+
+    return EventStreamResponse(stream, watcher, on_close=on_close), closed
+
+
+async def test_the_response_sends_frames_and_pings_and_ends_after_the_final_event() -> None:
+    log, hub, client = FakeLog(), EventHub(), AsgiClient()
+    response, closed = stream_response(log, hub, "j")
+    running = asyncio.ensure_future(
+        response({"type": "http", "method": "GET"}, client.receive, client.send)  # type: ignore[operator]
+    )
+    await asyncio.sleep(0.02)
+    assert hub.ping_idle(0) == 1
+    hub.deliver(log.store("j"))
+    hub.deliver(log.store("j", "course.ready"))
+    await asyncio.wait_for(running, 1)
+    start = client.sent[0]
+    assert start["type"] == "http.response.start" and start["status"] == 200
+    headers = dict(start["headers"])  # type: ignore[arg-type]
+    assert headers[b"content-type"].startswith(b"text/event-stream")
+    assert headers[b"cache-control"] == b"no-store"
+    assert headers[b"x-accel-buffering"] == b"no"
+    body = client.body()
+    assert body.startswith(b": ping\r\n\r\n")
+    assert body.endswith(log.events["j"][0].sse + log.events["j"][1].sse)
+    assert client.sent[-1] == {"type": "http.response.body", "body": b"", "more_body": False}
+    assert closed == [True] and hub.open_streams == 0
+
+
+async def test_a_client_that_goes_away_ends_its_response_and_frees_its_watcher() -> None:
+    log, hub, client = FakeLog(), EventHub(), AsgiClient()
+    response, closed = stream_response(log, hub, "j")
+    running = asyncio.ensure_future(
+        response({"type": "http", "method": "GET"}, client.receive, client.send)  # type: ignore[operator]
+    )
+    hub.deliver(log.store("j"))
+    await asyncio.sleep(0.02)
+    assert hub.open_streams == 1 and not running.done()
+    client.gone.set()
+    await asyncio.wait_for(running, 1)
+    assert closed == [True] and hub.open_streams == 0
+    assert client.body() == log.events["j"][0].sse
+
+
+async def test_head_gets_the_headers_and_no_stream() -> None:
+    log, hub, client = FakeLog(), EventHub(), AsgiClient()
+    response, closed = stream_response(log, hub, "j")
+    await asyncio.wait_for(
+        response({"type": "http", "method": "HEAD"}, client.receive, client.send),  # type: ignore[operator]
+        1,
+    )
+    assert [m["type"] for m in client.sent] == ["http.response.start", "http.response.body"]
+    assert client.body() == b"" and closed == [True] and hub.open_streams == 0

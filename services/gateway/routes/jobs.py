@@ -7,14 +7,11 @@ EventSource (which cannot set headers), a short-lived stream token of that job a
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, status
 from pydantic import AfterValidator, BaseModel, Field
 from sqlalchemy import select
-from sse_starlette.sse import EventSourceResponse
-from starlette.types import Message, Receive, Scope, Send
 
 from services.gateway.auth import (
     CurrentPrincipal,
@@ -26,6 +23,7 @@ from services.gateway.auth import (
 )
 from services.gateway.inputs import PG_BIGINT_MAX, check_id
 from services.gateway.live import job_stream
+from services.gateway.sse import EventStreamResponse
 from services.gateway.store import jobs
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -121,7 +119,7 @@ async def _stream_caller(request: Request, job_id: str, access_token: str | None
 
 @router.get(
     "/{job_id}/events",
-    response_class=EventSourceResponse,
+    response_class=EventStreamResponse,
     responses={200: {"content": {"text/event-stream": {}}, "description": "SSE stream"}},
 )
 async def job_events(
@@ -136,7 +134,7 @@ async def job_events(
             "for EventSource, which cannot send the Authorization header.",
         ),
     ] = None,
-) -> EventSourceResponse:
+) -> EventStreamResponse:
     """The job's events as Server-Sent Events, each with ``id:`` (its sequence number).
 
     Reconnect with ``Last-Event-ID`` to get only what was missed. The stream ends
@@ -160,32 +158,4 @@ async def job_events(
         list(row.final_events),
         stored_up_to=int(row.last_seq),  # nothing stored after ``after``: no log read
     )
-
-    async def events() -> AsyncIterator[bytes]:
-        async for event in stream:
-            yield event.sse  # one encoding per event, shared by every stream sending it
-
-    return WatchingResponse(events(), on_close=lambda: hub.unwatch(watcher), ping=15)
-
-
-class WatchingResponse(EventSourceResponse):
-    """An event stream that lets go of its job's watcher however it ends, even before
-    its first event (a client gone at once never starts the generator)."""
-
-    def __init__(self, content: Any, *, on_close: Callable[[], None], **kwargs: Any) -> None:
-        super().__init__(content, **kwargs)
-        self.on_close = on_close
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            self.on_close()
-
-    async def _send_with_timeout(self, send: Send, message: Message) -> None:
-        # without a send timeout (the default), no cancel scope around every send: with
-        # thousands of streams receiving one event, it was a fifth of each send's cost
-        if self.send_timeout is None:
-            await send(message)
-        else:
-            await super()._send_with_timeout(send, message)
+    return EventStreamResponse(stream, watcher, on_close=lambda: hub.unwatch(watcher))
