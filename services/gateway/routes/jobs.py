@@ -120,6 +120,7 @@ async def _stream_caller(request: Request, job_id: str, access_token: str | None
 @router.get(
     "/{job_id}/events",
     response_class=EventStreamResponse,
+    status_code=200,  # for the OpenAPI document: the response class takes no status
     responses={200: {"content": {"text/event-stream": {}}, "description": "SSE stream"}},
 )
 async def job_events(
