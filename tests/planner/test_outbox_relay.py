@@ -21,9 +21,12 @@ from services.planner.store import metadata
 from shared.broker import make_broker
 from shared.contracts.base import COMMANDS_EXCHANGE, EVENTS_EXCHANGE
 from shared.db import make_engine, make_sessionmaker
+from shared.migrate import migrate
 from shared.outbox import OutboxRelay, outbox_table
 from shared.settings import get_settings
 from shared.topology import commands_exchange, events_exchange
+from tests.conftest import PG, TEST_DB
+from tests.support.infra import reset_database
 
 OUTBOX = outbox_table(metadata)
 KEY = "test.outbox-relay"
@@ -49,9 +52,20 @@ class Recording:
             self.in_flight -= 1
 
 
+@pytest.fixture(scope="module")
+def outbox_db(infra: dict[str, str]) -> str:
+    """A database of this module's own: the suite's services (the e2e cluster's planner
+    runs all session) share the test database, and their relay and outbox rows would
+    mix with the ones these tests count."""
+    url = f"postgresql+asyncpg://{PG}/{TEST_DB}_outbox"
+    asyncio.run(reset_database(PG, f"{TEST_DB}_outbox"))
+    migrate(url, ("planner",))
+    return url
+
+
 @pytest.fixture
-async def setup(infra: dict[str, str]) -> AsyncIterator[dict[str, Any]]:
-    settings = get_settings("planner")
+async def setup(outbox_db: str) -> AsyncIterator[dict[str, Any]]:
+    settings = get_settings("planner").model_copy(update={"database_url": outbox_db})
     engine = make_engine(settings)
     sessionmaker = make_sessionmaker(engine)
     async with sessionmaker() as session, session.begin():
