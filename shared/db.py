@@ -22,6 +22,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    event,
     func,
     select,
     text,
@@ -29,7 +30,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import JSONB, insert
-from sqlalchemy.exc import DBAPIError, InterfaceError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -73,19 +74,39 @@ def make_engine(
 ) -> AsyncEngine:
     """An async engine on ``settings.database_url`` with a bounded pool.
 
-    ``pre_ping`` checks each connection with a round trip as it leaves the pool (a
-    connection left from before a database restart is replaced, not handed out). A
+    ``pre_ping`` checks each connection as it leaves the pool: one the database closed
+    (a restart, an idle timeout) is replaced, not handed out, so a generation finishing
+    just after a database restart stores its result rather than failing and being
+    generated, and billed, again. The check is local (:func:`_refuse_closed`), not
+    SQLAlchemy's ``pool_pre_ping``, which costs three round trips per checkout. A
     caller that retries on :func:`database_unavailable` anyway may do without it: a
     dead connection then fails its first statement, which invalidates the pool.
     """
     size = settings.db_pool_size if pool_size is None else pool_size
-    return create_async_engine(
+    engine = create_async_engine(
         settings.database_url,
         pool_size=size,
         max_overflow=size,
-        pool_pre_ping=pre_ping,
         pool_recycle=1800,
     )
+    if pre_ping:
+        event.listen(engine.sync_engine, "checkout", _refuse_closed)
+    return engine
+
+
+def _refuse_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """Pool checkout hook: a connection the server has closed is discarded, and the pool
+    hands out another (it retries a checkout that raises ``DisconnectionError``).
+
+    A restarting or stopping PostgreSQL ends every session, and the end of each socket
+    reaches the event loop, which marks the asyncpg connection closed: a look at that
+    flag finds them without a round trip. (SQLAlchemy's ``pool_pre_ping`` sends BEGIN,
+    an empty query and ROLLBACK at every checkout, about 0.3 ms of CPU and three waits
+    on a busy server, several times per message handled.)
+    """
+    driver = getattr(dbapi_connection, "_connection", None)  # asyncpg's, under the adapter
+    if driver is not None and driver.is_closed():
+        raise DisconnectionError("the database closed this pooled connection")
 
 
 async def warm_pool(engine: AsyncEngine, connections: int) -> None:

@@ -1,7 +1,11 @@
-import contextlib
-import resource
+import gc
 
-from services.gateway.app import app, runtime
+gc.disable()  # nothing to collect while importing; Runtime re-enables it once started
+
+import contextlib  # noqa: E402
+import resource  # noqa: E402
+
+from services.gateway.app import app, runtime  # noqa: E402
 
 # every open SSE stream is a socket: a soft limit of 1,024 open files (a common
 # default) would cap one process at about a thousand streams

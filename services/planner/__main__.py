@@ -1,3 +1,7 @@
-from services.planner.app import app, runtime
+import gc
+
+gc.disable()  # nothing to collect while importing; Runtime re-enables it once started
+
+from services.planner.app import app, runtime  # noqa: E402
 
 runtime.serve(app)

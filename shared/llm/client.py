@@ -19,6 +19,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from functools import cache
 from types import ModuleType
 from typing import Any, Literal, TypeVar
 
@@ -324,6 +325,13 @@ def _check(schema: type[T], text: str, *, repaired: bool) -> _Check:
     return _Check(value, None, {"valid_json": True, "schema_valid": True, "repaired": repaired})
 
 
+@cache
+def _schema_json(schema: type[BaseModel]) -> str:
+    """The JSON schema appended to a structured call's system message, built once per
+    model: pydantic builds it afresh at every call (a few ms for a quiz's nested model)."""
+    return json.dumps(schema.model_json_schema(), ensure_ascii=False)
+
+
 def _with_system_suffix(messages: list[dict[str, Any]], suffix: str) -> list[dict[str, Any]]:
     out = [dict(m) for m in messages]
     for message in out:
@@ -504,8 +512,7 @@ class LLMClient:
             StructuredOutputError: the answer was still invalid after the repair.
             LLMError: the provider failed (see :meth:`stream`).
         """
-        schema_json = json.dumps(schema.model_json_schema(), ensure_ascii=False)
-        prepared = _with_system_suffix(list(messages), JSON_INSTRUCTION + schema_json)
+        prepared = _with_system_suffix(list(messages), JSON_INSTRUCTION + _schema_json(schema))
         call = _Call(
             task=task,
             messages=prepared,
