@@ -17,7 +17,7 @@ from services.gateway.http_metrics import HttpMetrics
 from services.gateway.inputs import validation_error
 from services.gateway.live import EventHub
 from services.gateway.routes import assessments, auth, courses, jobs, lessons, prompts, sources
-from services.gateway.sse import PING_S
+from services.gateway.sse import PING_S, StreamHandoff
 from services.gateway.store import metadata
 from services.gateway.streams import EventLog
 from services.gateway.uploads import BodySizeLimitWithUploads
@@ -99,6 +99,7 @@ app.add_middleware(
     max_bytes=runtime.settings.max_body_bytes,
     upload_max_bytes=runtime.settings.source_max_bytes,
 )
+app.add_middleware(StreamHandoff)  # event streams run outside the layers below
 app.add_middleware(HttpMetrics)  # outermost: refused bodies are counted too
 app.add_exception_handler(RequestValidationError, validation_error)
 unavailable.install(app)  # the database away (a restart): 503, not 500
