@@ -13,22 +13,15 @@ from shared.contracts.base import Message
 from shared.contracts.planner import PlanCourse
 from shared.db import WorkLease, lease_taken_after_ms, make_sessionmaker, service_metadata
 from shared.streaming import ChunkStreamer
-from tests.support.infra import reset_database
-from tests.support.private_infra import PrivatePostgres
+from tests.support.private_infra import PrivatePostgres, private_postgres
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(120)]
 
 
 @pytest.fixture
 def postgres() -> Iterator[PrivatePostgres]:
-    pg = PrivatePostgres()
-    try:
-        pg.init()
-        pg.start()
-        asyncio.run(reset_database(pg.pg, "lease"))
+    with private_postgres("lease") as pg:
         yield pg
-    finally:
-        pg.cleanup()
 
 
 async def test_a_lease_outlives_a_database_restart(postgres: PrivatePostgres) -> None:

@@ -18,22 +18,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db import database_unavailable, make_engine
 from shared.settings import LecternSettings
-from tests.support.infra import reset_database
-from tests.support.private_infra import PrivatePostgres
+from tests.support.private_infra import PrivatePostgres, private_postgres
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(120)]
 
 
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[PrivatePostgres]:
-    pg = PrivatePostgres()
-    try:
-        pg.init()
-        pg.start()
-        asyncio.run(reset_database(pg.pg, "pool"))
+    with private_postgres("pool") as pg:
         yield pg
-    finally:
-        pg.cleanup()
 
 
 async def _backend_pids(engine: AsyncEngine, connections: int) -> set[int]:

@@ -18,6 +18,7 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 RABBIT_BIN_DIRS = ("/usr/lib/rabbitmq/bin", "/usr/local/lib/rabbitmq/bin")
@@ -267,3 +268,20 @@ class PrivatePostgres:
         with contextlib.suppress(InfraUnavailable, subprocess.TimeoutExpired):
             self.stop("immediate")
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def private_postgres(database: str) -> Iterator[PrivatePostgres]:
+    """A started private cluster with an empty ``database``, removed afterwards."""
+    import asyncio
+
+    from tests.support.infra import reset_database
+
+    pg = PrivatePostgres()
+    try:
+        pg.init()
+        pg.start()
+        asyncio.run(reset_database(pg.pg, database))
+        yield pg
+    finally:
+        pg.cleanup()
