@@ -101,7 +101,7 @@ class StreamHandoff:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].endswith("/events"):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         slot: list[EventStreamResponse] = []

@@ -109,7 +109,7 @@ async def test_other_requests_and_streams_without_the_handoff_run_in_place() -> 
     receive, send, sent = _client()
     scope = _scope("/v1/courses")
     await StreamHandoff(endpoint)(scope, receive, send)
-    assert calls == ["/v1/courses"] and STREAM_SLOT not in scope
+    assert calls == ["/v1/courses"] and scope[STREAM_SLOT] == []
     assert sent[0]["status"] == 204
 
     async def stream() -> AsyncIterator[None]:
@@ -120,3 +120,12 @@ async def test_other_requests_and_streams_without_the_handoff_run_in_place() -> 
     response = EventStreamResponse(stream(), _Watcher(), on_close=lambda: closed.append(True))
     await response(_scope(), receive, send)  # no StreamHandoff above: sent at once
     assert sent[1]["body"] == PING and closed == [True]
+
+
+def test_the_gateway_hands_streams_off_just_inside_its_http_metrics() -> None:
+    """Outside the handoff, a stream's status and duration are still counted; inside
+    it, every layer that would otherwise stay suspended under the stream."""
+    from services.gateway.app import app
+    from services.gateway.http_metrics import HttpMetrics
+
+    assert [m.cls for m in app.user_middleware][:2] == [HttpMetrics, StreamHandoff]
