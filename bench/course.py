@@ -10,6 +10,12 @@ sandbox verifying the exercise, which counts as Lectern's own cost. Target: rati
 <= 1.1, i.e. lessons and assessments are written in parallel and the plumbing
 (broker, database, sandbox) adds little.
 
+Where the time beyond the critical path goes, as medians over the runs: the gaps
+between the steps (each call's start and end read from its ``llm.call_completed``:
+when it was reported, less its latency), and the CPU each process used per course
+(the five services, the sandbox's fork server with its runners, RabbitMQ,
+PostgreSQL and this client), against the two cores' capacity over the wall time.
+
     make bench            # or: .venv/bin/python bench/course.py --runs 3 --latency-ms 1000
 """
 
@@ -22,7 +28,9 @@ import statistics
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -32,13 +40,85 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from tests.support.client import create_course, guest_token  # noqa: E402
 from tests.support.infra import fresh_bench_env  # noqa: E402
-from tests.support.processes import make_cluster  # noqa: E402
+from tests.support.processes import Cluster, make_cluster  # noqa: E402
+from tests.support.procfs import (  # noqa: E402
+    children,
+    command_line,
+    cpu_seconds,
+    pids_named,
+)
 from tests.support.sse import read_events  # noqa: E402
 
+GAPS = (
+    ("POST -> plan call", "post", "plan_start"),
+    ("plan -> finalise call", "plan_end", "finalise_start"),
+    ("finalised -> last lesson call", "finalise_end", "last_lesson_start"),
+    ("last lesson -> last assessment call", "last_lesson_end", "last_assessment_start"),
+    ("last call -> course.ready", "last_call_end", "ready"),
+)
 
-async def one_course(base: str) -> dict[str, float]:
+
+def _when(iso: str) -> float:
+    return datetime.fromisoformat(iso).timestamp()
+
+
+def step_times(events: list[Any], posted: float) -> dict[str, float]:
+    """When each step began and ended (wall clock), from the calls' own reports."""
+    calls: dict[str, list[tuple[float, float]]] = {}
+    for e in events:
+        if e.event == "llm.call_completed":
+            p = e.data["payload"]
+            end = _when(e.data["occurred_at"])
+            calls.setdefault(p["task"], []).append((end - p["latency_ms"] / 1000, end))
+    lessons = calls["write_lesson"]
+    assessments = calls.get("quiz", []) + calls.get("coding_exercise", [])
+    every = [c for cs in calls.values() for c in cs]
+    return {
+        "post": posted,
+        "plan_start": calls["welcome_plan"][0][0],
+        "plan_end": calls["welcome_plan"][0][1],
+        "finalise_start": calls["finalise_modules"][0][0],
+        "finalise_end": calls["finalise_modules"][0][1],
+        "last_lesson_start": max(s for s, _ in lessons),
+        "last_lesson_end": max(e for _, e in lessons),
+        "last_assessment_start": max(s for s, _ in assessments),
+        "last_call_end": max(e for _, e in every),
+        "ready": events[-1].received,
+    }
+
+
+class CpuMeter:
+    """CPU seconds of the cluster's processes, RabbitMQ, PostgreSQL and this client."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.services = {n: s.proc.pid for n, s in cluster.services.items() if s.proc}
+        assessment = self.services["assessment"]
+        self.fork_server = next(
+            (c for c in children(assessment) if "sandbox_runner" in command_line(c)), None
+        )
+
+    def read(self) -> dict[str, float]:
+        used = {name: cpu_seconds(pid) for name, pid in self.services.items()}
+        if self.fork_server is not None:
+            used["sandbox"] = cpu_seconds(self.fork_server, reaped_children=True)
+        for label, comm in (("rabbitmq", "beam.smp"), ("postgresql", "postgres")):
+            total = 0.0
+            for pid in pids_named(comm):
+                try:
+                    total += cpu_seconds(pid)
+                except OSError:
+                    continue  # ended meanwhile
+            used[label] = total
+        me = os.times()
+        used["bench client"] = me.user + me.system
+        return used
+
+
+async def one_course(base: str, meter: CpuMeter) -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=base, timeout=60) as client:
         token = await guest_token(client)
+        cpu_before = meter.read()
+        posted = time.time()
         started = time.perf_counter()
         accepted = await create_course(
             client, token, topic="Data engineering", duration_hours=16, auto_finalize=True
@@ -51,6 +131,7 @@ async def one_course(base: str) -> dict[str, float]:
             timeout=300,
         )
         wall = time.perf_counter() - started
+        cpu_after = meter.read()
     if events[-1].event != "course.ready":
         raise SystemExit(f"course did not complete: {events[-1].data}")
     calls = [e.data["payload"] for e in events if e.event == "llm.call_completed"]
@@ -64,13 +145,31 @@ async def one_course(base: str) -> dict[str, float]:
     critical = (
         sum(latency("welcome_plan")) + sum(latency("finalise_modules")) + max(lessons) + assessment
     )
+    steps = step_times(events, posted)
     return {
         "modules": modules,
         "wall_s": wall,
         "critical_s": critical,
         "ratio": wall / critical,
         "lesson_sum_s": sum(lessons),
+        "gaps_ms": {label: (steps[b] - steps[a]) * 1000 for label, a, b in GAPS},
+        "cpu_ms": {k: (cpu_after[k] - cpu_before.get(k, 0.0)) * 1000 for k in cpu_after},
     }
+
+
+def report_where(results: list[dict[str, Any]]) -> None:
+    """The medians of the gaps between steps and of each process's CPU per course."""
+    print("where the time beyond the calls goes (median over the runs):")
+    for label, _, _ in GAPS:
+        print(f"  {label:<38} {statistics.median(r['gaps_ms'][label] for r in results):6.0f} ms")
+    names = results[0]["cpu_ms"].keys()
+    per = {n: statistics.median(r["cpu_ms"][n] for r in results) for n in names}
+    total = sum(per.values())
+    capacity = statistics.median(r["wall_s"] for r in results) * (os.cpu_count() or 1) * 1000
+    print(f"CPU per course (median): {total:.0f} ms in all, {100 * total / capacity:.0f} % of the")
+    print(f"  {os.cpu_count()} cores over the wall time; by process:")
+    for name, ms in sorted(per.items(), key=lambda kv: -kv[1]):
+        print(f"  {name:<14} {ms:6.0f} ms")
 
 
 def main() -> None:
@@ -88,9 +187,11 @@ def main() -> None:
     try:
         print(f"offline model latency: {args.latency_ms} ms per call; 8-module autopilot course")
         print(f"{'run':>3} {'modules':>7} {'wall s':>7} {'critical s':>10} {'ratio':>6}")
-        ratios, walls, criticals = [], [], []
+        ratios, walls, criticals, results = [], [], [], []
+        meter = CpuMeter(cluster)
         for run in range(1, args.runs + 1):
-            r = asyncio.run(one_course(cluster.gateway))
+            r = asyncio.run(one_course(cluster.gateway, meter))
+            results.append(r)
             ratios.append(r["ratio"])
             walls.append(r["wall_s"])
             criticals.append(r["critical_s"])
@@ -105,6 +206,7 @@ def main() -> None:
             f"{statistics.median(criticals):.2f} s, ratio {statistics.median(ratios):.3f}"
         )
         print(f"ratio wall/critical path: best {best:.3f}, worst {worst:.3f} (target <= 1.1)")
+        report_where(results)
     finally:
         cluster.stop()
 

@@ -51,9 +51,9 @@ from shared.topology import COMMANDS_EXCHANGE, EVENTS_EXCHANGE  # noqa: E402
 from tests.chaos.harness import FaultLLM  # noqa: E402
 from tests.support.infra import fresh_bench_env  # noqa: E402
 from tests.support.processes import Service, free_port  # noqa: E402
+from tests.support.procfs import cpu_seconds, rss_mb  # noqa: E402
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def raise_nofile() -> None:
@@ -61,20 +61,6 @@ def raise_nofile() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard == resource.RLIM_INFINITY or soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-def rss_mb(pid: int) -> float:
-    """Resident memory of ``pid`` (VmRSS), in MB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds ``pid`` has used."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def lesson_command(i: int, run: str) -> WriteLesson:
@@ -157,7 +143,7 @@ async def load(args: argparse.Namespace, amqp: str, worker: Service, llm: FaultL
         # idle: the worker is ready and has nothing to do
         await asyncio.sleep(1.0)
         idle_rss = rss_mb(pid)
-        cpu_before = cpu_s(pid)
+        cpu_before = cpu_seconds(pid)
         await model.post("/_stats")  # the peak from now on
 
         written: set[str] = set()
@@ -191,7 +177,7 @@ async def load(args: argparse.Namespace, amqp: str, worker: Service, llm: FaultL
                 "--nonblocking", "--output", str(args.py_spy),
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
-        model_cpu_before = cpu_s(llm.proc.pid)  # type: ignore[union-attr]
+        model_cpu_before = cpu_seconds(llm.proc.pid)  # type: ignore[union-attr]
         sampler = Sampler(pid, f"{worker.url}/metrics")
         sampling = asyncio.create_task(sampler.run())
         commands_x = await channel.get_exchange(COMMANDS_EXCHANGE)
@@ -218,8 +204,8 @@ async def load(args: argparse.Namespace, amqp: str, worker: Service, llm: FaultL
         except TimeoutError:
             pass
         wall = (last_result or time.perf_counter()) - started
-        cpu = cpu_s(pid) - cpu_before
-        model_cpu = cpu_s(llm.proc.pid) - model_cpu_before  # type: ignore[union-attr]
+        cpu = cpu_seconds(pid) - cpu_before
+        model_cpu = cpu_seconds(llm.proc.pid) - model_cpu_before  # type: ignore[union-attr]
         sampling.cancel()
         if profiler is not None:
             profiler.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT

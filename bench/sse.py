@@ -57,11 +57,11 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 from tests.support.client import event_body  # noqa: E402
 from tests.support.infra import BENCH_DB, BENCH_VHOST, fresh_bench_env  # noqa: E402
 from tests.support.processes import Service, free_port  # noqa: E402
+from tests.support.procfs import cpu_seconds, rss_mb  # noqa: E402
 from tests.support.sse_load import raise_nofile_limit  # noqa: E402
 
 PG = os.environ.get("LECTERN_BENCH_PG", "postgres@127.0.0.1:5432")
 AMQP = f"amqp://guest:guest@127.0.0.1:5672/{BENCH_VHOST}"
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 class ProcStats:
@@ -71,9 +71,7 @@ class ProcStats:
         self.pid = pid
 
     def cpu_s(self) -> float:
-        with open(f"/proc/{self.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
+        return cpu_seconds(self.pid)
 
     def nofile(self) -> str:
         with open(f"/proc/{self.pid}/limits") as f:
@@ -83,11 +81,7 @@ class ProcStats:
         return "?"
 
     def rss_mb(self) -> float:
-        with open(f"/proc/{self.pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-        return 0.0
+        return rss_mb(self.pid)
 
 
 class Sampler:

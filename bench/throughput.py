@@ -248,11 +248,6 @@ async def broker_rate(amqp_url: str, seconds: float, window: int = 256) -> dict[
 
 
 # -- the driver -----------------------------------------------------------------------
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
@@ -276,6 +271,7 @@ def main() -> None:
 
     from tests.support.infra import fresh_bench_env
     from tests.support.processes import Service, free_port
+    from tests.support.procfs import cpu_seconds
 
     env = fresh_bench_env(
         os.environ.get("LECTERN_BENCH_PG", "postgres@127.0.0.1:5432"),
