@@ -194,3 +194,53 @@ async def test_streams_end_when_their_client_goes_and_when_the_gateway_stops(
         assert "closed 2 open streams" in log and "Application shutdown complete" in log
     finally:
         gateway.stop()
+
+
+async def test_streams_on_every_replica_get_an_event_one_replica_stored(
+    infra: dict[str, str], db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    """One replica at a time stores events (the log's queue has a single active consumer):
+    its own streams get them from it directly, the others' through the live exchange,
+    long before the safety-net check (45-75 s) would find them."""
+    replicas = [
+        Service("gateway", free_port(), dict(infra), tmp_path / f"gateway-{i}.log")
+        for i in range(2)
+    ]
+    for gateway in replicas:  # one after the other: the first is the log's consumer
+        gateway.start()
+        gateway.wait_ready()
+    try:
+        user_id, job_id = f"u-{uuid.uuid4().hex[:12]}", f"j-{uuid.uuid4().hex[:12]}"
+        principal = Principal(user_id=user_id, tenant_id="default", role="learner", is_guest=True)
+        token = issue_token(DEV_JWT_SECRET, principal)
+        await db.execute(
+            "INSERT INTO gateway.jobs (job_id, user_id, tenant_id, kind, final_events, status,"
+            " last_seq) VALUES ($1, $2, 'default', 'test', '[\"job.failed\"]', 'running', 0)",
+            job_id,
+            user_id,
+        )
+        ids: list[list[str]] = [[], []]
+        async with httpx.AsyncClient() as client:
+            readers = [
+                asyncio.create_task(
+                    collect_ids(client, f"{g.url}/v1/jobs/{job_id}/events", token, ids[i])
+                )
+                for i, g in enumerate(replicas)
+            ]
+            deadline = time.monotonic() + 10
+            for gateway in replicas:
+                while await open_streams(gateway.url) < 1:
+                    assert time.monotonic() < deadline, "a stream did not open"
+                    await asyncio.sleep(0.1)
+            for _ in range(2):
+                await publish_command(
+                    infra["AMQP_URL"],
+                    {"message_id": str(uuid.uuid4()), "job_id": job_id, "schema": "job.chunk.v1"},
+                    routing_key="job.chunk",
+                    exchange_name="lectern.events",
+                )
+            await asyncio.wait_for(asyncio.gather(*readers), 10)
+        assert ids == [["1", "2"], ["1", "2"]]
+    finally:
+        for gateway in replicas:
+            gateway.stop()
