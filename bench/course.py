@@ -97,21 +97,31 @@ class CpuMeter:
             (c for c in children(assessment) if "sandbox_runner" in command_line(c)), None
         )
 
-    def read(self) -> dict[str, float]:
-        used = {name: cpu_seconds(pid) for name, pid in self.services.items()}
+    def read(self) -> dict[str, dict[int, float]]:
+        """Per label, the CPU seconds of each of its processes."""
+        used = {name: {pid: cpu_seconds(pid)} for name, pid in self.services.items()}
         if self.fork_server is not None:
-            used["sandbox"] = cpu_seconds(self.fork_server, reaped_children=True)
+            pid = self.fork_server
+            used["sandbox"] = {pid: cpu_seconds(pid, reaped_children=True)}
         for label, comm in (("rabbitmq", "beam.smp"), ("postgresql", "postgres")):
-            total = 0.0
+            used[label] = {}
             for pid in pids_named(comm):
                 try:
-                    total += cpu_seconds(pid)
+                    used[label][pid] = cpu_seconds(pid)
                 except OSError:
                     continue  # ended meanwhile
-            used[label] = total
         me = os.times()
-        used["bench client"] = me.user + me.system
+        used["bench client"] = {0: me.user + me.system}
         return used
+
+    @staticmethod
+    def used_ms(before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]) -> dict:
+        """Milliseconds per label between two readings (a process that ended meanwhile,
+        such as a database backend, is not counted; one that started is, in full)."""
+        return {
+            label: 1000 * sum(t - before.get(label, {}).get(pid, 0.0) for pid, t in now.items())
+            for label, now in after.items()
+        }
 
 
 async def one_course(base: str, meter: CpuMeter) -> dict[str, Any]:
@@ -153,7 +163,7 @@ async def one_course(base: str, meter: CpuMeter) -> dict[str, Any]:
         "ratio": wall / critical,
         "lesson_sum_s": sum(lessons),
         "gaps_ms": {label: (steps[b] - steps[a]) * 1000 for label, a, b in GAPS},
-        "cpu_ms": {k: (cpu_after[k] - cpu_before.get(k, 0.0)) * 1000 for k in cpu_after},
+        "cpu_ms": CpuMeter.used_ms(cpu_before, cpu_after),
     }
 
 
