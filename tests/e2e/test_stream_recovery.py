@@ -60,6 +60,24 @@ def close_broker_connections(pid: int, vhost: str) -> int:
     return closed
 
 
+async def running_job(db: asyncpg.Connection, user_id: str) -> str:
+    """A new running job of ``user_id``, as the gateway records one; its id."""
+    job_id = f"j-{uuid.uuid4().hex[:12]}"
+    await db.execute(
+        "INSERT INTO gateway.jobs (job_id, user_id, tenant_id, kind, final_events, status,"
+        " last_seq) VALUES ($1, $2, 'default', 'test', '[\"job.failed\"]', 'running', 0)",
+        job_id,
+        user_id,
+    )
+    return job_id
+
+
+def guest(user_id: str) -> str:
+    """A token of a guest ``user_id``."""
+    principal = Principal(user_id=user_id, tenant_id="default", role="learner", is_guest=True)
+    return issue_token(DEV_JWT_SECRET, principal)
+
+
 async def collect_ids(client: httpx.AsyncClient, url: str, token: str, ids: list[str]) -> None:
     """The ids of the stream's events, as they come, until two have."""
     headers = {"Authorization": f"Bearer {token}", "Accept": "text/event-stream"}
@@ -87,15 +105,9 @@ async def test_an_event_whose_fan_out_was_lost_arrives_after_the_reconnect(
     try:
         gateway.wait_ready()
         assert gateway.proc is not None
-        user_id, job_id = f"u-{uuid.uuid4().hex[:12]}", f"j-{uuid.uuid4().hex[:12]}"
-        principal = Principal(user_id=user_id, tenant_id="default", role="learner", is_guest=True)
-        token = issue_token(DEV_JWT_SECRET, principal)
-        await db.execute(
-            "INSERT INTO gateway.jobs (job_id, user_id, tenant_id, kind, final_events, status,"
-            " last_seq) VALUES ($1, $2, 'default', 'test', '[\"job.failed\"]', 'running', 0)",
-            job_id,
-            user_id,
-        )
+        user_id = f"u-{uuid.uuid4().hex[:12]}"
+        token = guest(user_id)
+        job_id = await running_job(db, user_id)
         async with httpx.AsyncClient(base_url=gateway.url) as client:
             ids: list[str] = []
             reading = asyncio.create_task(
@@ -151,17 +163,8 @@ async def test_streams_end_when_their_client_goes_and_when_the_gateway_stops(
         gateway.wait_ready()
         assert gateway.proc is not None
         user_id = f"u-{uuid.uuid4().hex[:12]}"
-        principal = Principal(user_id=user_id, tenant_id="default", role="learner", is_guest=True)
-        token = issue_token(DEV_JWT_SECRET, principal)
-        job_ids = [f"j-{uuid.uuid4().hex[:12]}" for _ in range(3)]
-        for job_id in job_ids:
-            await db.execute(
-                "INSERT INTO gateway.jobs (job_id, user_id, tenant_id, kind, final_events,"
-                " status, last_seq) VALUES ($1, $2, 'default', 'test', '[\"job.failed\"]',"
-                " 'running', 0)",
-                job_id,
-                user_id,
-            )
+        token = guest(user_id)
+        job_ids = [await running_job(db, user_id) for _ in range(3)]
         headers = {"Authorization": f"Bearer {token}", "Accept": "text/event-stream"}
 
         async def read_to_end(client: httpx.AsyncClient, job_id: str) -> bytes:
@@ -210,15 +213,9 @@ async def test_streams_on_every_replica_get_an_event_one_replica_stored(
         gateway.start()
         gateway.wait_ready()
     try:
-        user_id, job_id = f"u-{uuid.uuid4().hex[:12]}", f"j-{uuid.uuid4().hex[:12]}"
-        principal = Principal(user_id=user_id, tenant_id="default", role="learner", is_guest=True)
-        token = issue_token(DEV_JWT_SECRET, principal)
-        await db.execute(
-            "INSERT INTO gateway.jobs (job_id, user_id, tenant_id, kind, final_events, status,"
-            " last_seq) VALUES ($1, $2, 'default', 'test', '[\"job.failed\"]', 'running', 0)",
-            job_id,
-            user_id,
-        )
+        user_id = f"u-{uuid.uuid4().hex[:12]}"
+        token = guest(user_id)
+        job_id = await running_job(db, user_id)
         ids: list[list[str]] = [[], []]
         async with httpx.AsyncClient() as client:
             readers = [
