@@ -70,11 +70,10 @@ class EventStreamResponse(Response):
         finally:
             if gone is not None:
                 gone.cancel()
-            await self.stream.aclose()  # type: ignore[attr-defined]
-            self.on_close()
+            await self.discard()
 
     async def discard(self) -> None:
-        """Let go of a stream that will not be sent (the request failed after all)."""
+        """Let go of the stream: sent to its end, or not to be sent (the request failed)."""
         await self.stream.aclose()  # type: ignore[attr-defined]
         self.on_close()
 
