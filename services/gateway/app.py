@@ -55,7 +55,7 @@ event_log = EventLog(
     runtime.relay.wake,
     writer=make_engine(runtime.settings, pool_size=2, pre_ping=False),
 )
-handlers.register(runtime, event_log, hub)
+live = handlers.register(runtime, event_log, hub)
 
 
 @runtime.rpc.query("spent_budgets")
@@ -69,9 +69,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await runtime.startup()
     hub.closing = False  # an earlier lifespan in this process may have closed it
     # fan-out published while this replica's live queue was gone (a broker reconnect)
-    # is lost: the streams then check the log for what they missed
-    (await runtime.broker.connect()).reconnect_callbacks.add(hub.check_soon)
+    # is lost: the streams then check the log for what they missed, and the replica
+    # says hello again, in case the others forgot it meanwhile
+    reconnects = (await runtime.broker.connect()).reconnect_callbacks
+    reconnects.add(hub.check_soon)
+    reconnects.add(live.announce_soon)
     background = [
+        asyncio.create_task(live.keep_announcing()),
         asyncio.create_task(hub.keep_checking(event_log)),
         # uvicorn waits for open responses before it shuts down: streams end first
         asyncio.create_task(hub.close_on_server_exit()),
