@@ -145,7 +145,8 @@ async def _store(
     quiz: tuple[QuizDraft, Any],
     exercise: WrittenExercise | str,
 ) -> None:
-    """The lesson as assessed, its quiz and exercise, and assessment.ready: one transaction."""
+    """The lesson as assessed, its quiz and exercise, and assessment.ready: one transaction
+    (assessment.ready from what it stores, not read back)."""
     p = event.payload
     draft, result = quiz
     quiz_id = quiz_id_for(p.lesson_id, p.version)
@@ -173,29 +174,65 @@ async def _store(
             .on_conflict_do_nothing()
             .returning(lessons.c.lesson_id)
         )
-        if created.first() is not None:
-            await session.execute(
-                insert(quizzes).values(
-                    quiz_id=quiz_id,
-                    lesson_id=p.lesson_id,
-                    lesson_version=p.version,
-                    course_id=p.course_id,
-                    position=p.order,
-                    title=draft.title,
-                    questions=question_list(draft),
-                    model=result.model,
-                    input_tokens=result.input_tokens,
-                    output_tokens=result.output_tokens,
-                    **owner,
-                )
+        if (
+            created.first() is None
+        ):  # another announcement of it stored it first: say what it stored
+            stored = await _stored_lesson(session, p.lesson_id, p.version)
+            assert stored is not None
+            await _announce(session, event, stored)
+            return
+        await session.execute(
+            insert(quizzes).values(
+                quiz_id=quiz_id,
+                lesson_id=p.lesson_id,
+                lesson_version=p.version,
+                course_id=p.course_id,
+                position=p.order,
+                title=draft.title,
+                questions=question_list(draft),
+                model=result.model,
+                input_tokens=result.input_tokens,
+                output_tokens=result.output_tokens,
+                **owner,
             )
-            if exercise_id is not None and not isinstance(exercise, str):
-                await _insert_exercise(
-                    session, exercise, exercise_id, p.lesson_id, p.course_id, p.order, owner
-                )
-        stored = await _stored_lesson(session, p.lesson_id, p.version)
-        assert stored is not None  # inserted now, or by a concurrent delivery that won
-        await _announce(session, event, stored)
+        )
+        written = None if isinstance(exercise, str) else exercise
+        if exercise_id is not None and written is not None:
+            await _insert_exercise(
+                session, written, exercise_id, p.lesson_id, p.course_id, p.order, owner
+            )
+        # what was just stored, as a second announcement would read it back (_announce)
+        await enqueue(
+            session,
+            metadata,
+            _ready(
+                event,
+                AssessmentReadyPayload(
+                    course_id=p.course_id,
+                    module_id=p.module_id,
+                    lesson_id=p.lesson_id,
+                    order=p.order,
+                    lesson_version=p.version,
+                    quiz_id=quiz_id,
+                    multiple_choice=len(draft.multiple_choice),
+                    open_questions=len(draft.open_questions),
+                    exercise=None
+                    if written is None or exercise_id is None
+                    else ExerciseSummary(
+                        exercise_id=exercise_id,
+                        title=written.draft.title,
+                        language=written.draft.language,
+                        difficulty="standard",
+                        verified=written.verified,
+                        verification_note=written.note,
+                        attempts=written.generations,
+                    ),
+                    exercise_note=exercise if isinstance(exercise, str) else "",
+                    input_tokens=result.input_tokens + (written.input_tokens if written else 0),
+                    output_tokens=result.output_tokens + (written.output_tokens if written else 0),
+                ),
+            ),
+        )
 
 
 async def _insert_exercise(
@@ -275,16 +312,25 @@ def summary(row: Row[Any]) -> ExerciseSummary:
     )
 
 
+def _ready(
+    event: LessonWritten | LessonRevised, payload: AssessmentReadyPayload
+) -> AssessmentReady:
+    return event.follow(
+        AssessmentReady, payload, message_id=derived_id(event.message_id, "assessment_ready")
+    )
+
+
 async def _announce(
     session: AsyncSession, event: LessonWritten | LessonRevised, stored: Row[Any]
 ) -> None:
+    """assessment.ready for an assessment read back from the store."""
     exercise = await _exercise_summary(session, stored.exercise_id)
     kinds = [q["kind"] for q in stored.questions]
     await enqueue(
         session,
         metadata,
-        event.follow(
-            AssessmentReady,
+        _ready(
+            event,
             AssessmentReadyPayload(
                 course_id=stored.course_id,
                 module_id=stored.module_id,
@@ -300,7 +346,6 @@ async def _announce(
                 output_tokens=stored.quiz_output_tokens
                 + (exercise.output_tokens if exercise else 0),
             ),
-            message_id=derived_id(event.message_id, "assessment_ready"),
         ),
     )
 

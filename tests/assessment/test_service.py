@@ -88,6 +88,24 @@ async def test_redelivery_and_a_second_announcement_cost_no_llm_call(deps: Any) 
     assert len(ready) == 2 and ready[0]["payload"]["quiz_id"] == ready[1]["payload"]["quiz_id"]
 
 
+@pytest.mark.parametrize("technical", [True, False], ids=["with an exercise", "quiz only"])
+async def test_the_first_announcement_says_what_a_second_reads_back_from_the_store(
+    deps: Any, technical: bool
+) -> None:
+    """assessment.ready is built from what was just stored; a second announcement of the
+    lesson builds it from the rows: the two say the same."""
+    course = new_course()
+    await service.assess_lesson(lesson_event(course, technical=technical), deps)
+    again = lesson_event(course, technical=technical, message_id="again-" + course)
+    await service.assess_lesson(again, deps)
+    first, second = [
+        m["payload"] for m in await outbox(deps, course) if m["schema"] == "assessment.ready.v1"
+    ]
+    assert (first["exercise"] is not None) is technical
+    assert first["input_tokens"] > 0 and first["multiple_choice"] > 0
+    assert first == second
+
+
 async def test_a_lesson_without_code_gets_a_quiz_only(deps: Any) -> None:
     course = new_course()
     await service.assess_lesson(lesson_event(course, technical=False), deps)
