@@ -105,7 +105,9 @@ async def _count_step(
         if course is None:
             log.warning("%s of lesson %s is for unknown course %s", step, lesson_id, course_id)
             return False
-        counted = await session.execute(
+        # the step counted and the course's counts in one statement; the counts are read
+        # as they were before the update, which moved this module's step to done
+        counted = (
             update(modules)
             .where(
                 modules.c.module_id == module_id,
@@ -114,10 +116,21 @@ async def _count_step(
             )
             .values(**values, updated_at=func.now())
             .returning(modules.c.module_id)
+            .cte("counted")
         )
-        if counted.first() is None:
+        row = (
+            await session.execute(
+                select(
+                    select(func.count()).select_from(counted).scalar_subquery(),
+                    *_count_columns(),
+                ).where(modules.c.course_id == course_id)
+            )
+        ).one()
+        if not row[0]:
             return False  # this module's step was already counted
-        lessons_done, assessed, modules_total = await _counts(session, course_id)
+        lessons_done = int(row[1]) + (step == "lesson")
+        assessed = int(row[2]) + (step == "assessment")
+        modules_total = int(row[3])
         await enqueue(
             session,
             metadata,
@@ -196,18 +209,13 @@ async def _assessment_failed(event: JobFailed, sessionmaker: Any, course_id: str
         return failed.first() is not None
 
 
-async def _counts(session: Any, course_id: str) -> tuple[int, int, int]:
-    """Lessons written, lessons assessed and modules of a course."""
-    row = (
-        await session.execute(
-            select(
-                func.count().filter(modules.c.lesson_status == "written"),
-                func.count().filter(modules.c.assessment_status == "ready"),
-                func.count(),
-            ).where(modules.c.course_id == course_id)
-        )
-    ).one()
-    return int(row[0]), int(row[1]), int(row[2])
+def _count_columns() -> tuple[Any, Any, Any]:
+    """Lessons written, lessons assessed and modules (of the rows selected)."""
+    return (
+        func.count().filter(modules.c.lesson_status == "written"),
+        func.count().filter(modules.c.assessment_status == "ready"),
+        func.count(),
+    )
 
 
 async def _mark_ready(session: Any, origin: Message, course: Any) -> None:
