@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Row, select
@@ -109,7 +110,7 @@ async def assess_lesson(event: LessonWritten | LessonRevised, deps: AssessmentDe
         else:
             async with deps.sessionmaker() as session, session.begin():
                 if await claim_message(session, metadata, ASSESS_CONSUMER, event.message_id):
-                    await _announce(session, event, stored)
+                    await _announce_stored(session, event, stored)
     deps.wake_relay()
     return True
 
@@ -145,98 +146,76 @@ async def _store(
     quiz: tuple[QuizDraft, Any],
     exercise: WrittenExercise | str,
 ) -> None:
-    """The lesson as assessed, its quiz and exercise, and assessment.ready: one transaction
-    (assessment.ready from what it stores, not read back)."""
+    """The lesson as assessed, its quiz and exercise, and assessment.ready: one transaction.
+
+    assessment.ready says what was just stored (the rows' values), not read back."""
     p = event.payload
     draft, result = quiz
     quiz_id = quiz_id_for(p.lesson_id, p.version)
-    exercise_id = exercise_id_for(p.lesson_id, p.version) if not isinstance(exercise, str) else None
+    written = None if isinstance(exercise, str) else exercise
+    exercise_id = exercise_id_for(p.lesson_id, p.version) if written is not None else None
     owner = {"tenant_id": event.tenant_id, "user_id": event.user_id}
+    lesson_row = {
+        "lesson_id": p.lesson_id,
+        "version": p.version,
+        "course_id": p.course_id,
+        "module_id": p.module_id,
+        "position": p.order,
+        "title": p.title,
+        "markdown": p.markdown,
+        "profile": p.profile.model_dump(mode="json") if p.profile else None,
+        "quiz_id": quiz_id,
+        "exercise_id": exercise_id,
+        "exercise_note": exercise if isinstance(exercise, str) else "",
+        **owner,
+    }
+    quiz_row = {
+        "quiz_id": quiz_id,
+        "lesson_id": p.lesson_id,
+        "lesson_version": p.version,
+        "course_id": p.course_id,
+        "position": p.order,
+        "title": draft.title,
+        "questions": question_list(draft),
+        "model": result.model,
+        "input_tokens": result.input_tokens,
+        "output_tokens": result.output_tokens,
+        **owner,
+    }
+    exercise_row = (
+        None
+        if written is None or exercise_id is None
+        else _exercise_row(written, exercise_id, p.lesson_id, p.course_id, p.order, owner)
+    )
     async with deps.sessionmaker() as session, session.begin():
         if not await claim_message(session, metadata, ASSESS_CONSUMER, event.message_id):
             return
         created = await session.execute(
             insert(lessons)
-            .values(
-                lesson_id=p.lesson_id,
-                version=p.version,
-                course_id=p.course_id,
-                module_id=p.module_id,
-                position=p.order,
-                title=p.title,
-                markdown=p.markdown,
-                profile=p.profile.model_dump(mode="json") if p.profile else None,
-                quiz_id=quiz_id,
-                exercise_id=exercise_id,
-                exercise_note=exercise if isinstance(exercise, str) else "",
-                **owner,
-            )
+            .values(**lesson_row)
             .on_conflict_do_nothing()
             .returning(lessons.c.lesson_id)
         )
-        if (
-            created.first() is None
-        ):  # another announcement of it stored it first: say what it stored
+        if created.first() is None:
+            # another announcement of this lesson version stored it first: say what it stored
             stored = await _stored_lesson(session, p.lesson_id, p.version)
             assert stored is not None
-            await _announce(session, event, stored)
+            await _announce_stored(session, event, stored)
             return
-        await session.execute(
-            insert(quizzes).values(
-                quiz_id=quiz_id,
-                lesson_id=p.lesson_id,
-                lesson_version=p.version,
-                course_id=p.course_id,
-                position=p.order,
-                title=draft.title,
-                questions=question_list(draft),
-                model=result.model,
-                input_tokens=result.input_tokens,
-                output_tokens=result.output_tokens,
-                **owner,
-            )
+        await session.execute(insert(quizzes).values(**quiz_row))
+        if exercise_row is not None:
+            await _insert_exercise(session, exercise_row)
+        assessed = SimpleNamespace(
+            **lesson_row,
+            questions=quiz_row["questions"],
+            quiz_input_tokens=result.input_tokens,
+            quiz_output_tokens=result.output_tokens,
         )
-        written = None if isinstance(exercise, str) else exercise
-        if exercise_id is not None and written is not None:
-            await _insert_exercise(
-                session, written, exercise_id, p.lesson_id, p.course_id, p.order, owner
-            )
-        # what was just stored, as a second announcement would read it back (_announce)
-        await enqueue(
-            session,
-            metadata,
-            _ready(
-                event,
-                AssessmentReadyPayload(
-                    course_id=p.course_id,
-                    module_id=p.module_id,
-                    lesson_id=p.lesson_id,
-                    order=p.order,
-                    lesson_version=p.version,
-                    quiz_id=quiz_id,
-                    multiple_choice=len(draft.multiple_choice),
-                    open_questions=len(draft.open_questions),
-                    exercise=None
-                    if written is None or exercise_id is None
-                    else ExerciseSummary(
-                        exercise_id=exercise_id,
-                        title=written.draft.title,
-                        language=written.draft.language,
-                        difficulty="standard",
-                        verified=written.verified,
-                        verification_note=written.note,
-                        attempts=written.generations,
-                    ),
-                    exercise_note=exercise if isinstance(exercise, str) else "",
-                    input_tokens=result.input_tokens + (written.input_tokens if written else 0),
-                    output_tokens=result.output_tokens + (written.output_tokens if written else 0),
-                ),
-            ),
-        )
+        exercise_stored = SimpleNamespace(**exercise_row) if exercise_row is not None else None
+        await _announce(session, event, assessed, exercise_stored)
 
 
-async def _insert_exercise(
-    session: AsyncSession,
+def _exercise_row(
     exercise: WrittenExercise,
     exercise_id: str,
     lesson_id: str,
@@ -244,35 +223,36 @@ async def _insert_exercise(
     position: int,
     owner: dict[str, Any],
     difficulty: str = "standard",
-) -> None:
+) -> dict[str, Any]:
+    """An exercise's row as stored."""
     d = exercise.draft
-    await session.execute(
-        insert(exercises)
-        .values(
-            exercise_id=exercise_id,
-            lesson_id=lesson_id,
-            course_id=course_id,
-            position=position,
-            difficulty=difficulty,
-            title=d.title,
-            language=d.language,
-            statement=d.statement,
-            starter_code=d.starter_code,
-            reference_solution=d.reference_solution,
-            visible_tests=d.visible_tests,
-            hidden_tests=d.hidden_tests,
-            hints=d.hints,
-            verified=exercise.verified,
-            verification_note=exercise.note,
-            verification={"runs": exercise.runs, "problems": exercise.problems},
-            attempts=exercise.generations,
-            model=exercise.model,
-            input_tokens=exercise.input_tokens,
-            output_tokens=exercise.output_tokens,
-            **owner,
-        )
-        .on_conflict_do_nothing()
-    )
+    return {
+        "exercise_id": exercise_id,
+        "lesson_id": lesson_id,
+        "course_id": course_id,
+        "position": position,
+        "difficulty": difficulty,
+        "title": d.title,
+        "language": d.language,
+        "statement": d.statement,
+        "starter_code": d.starter_code,
+        "reference_solution": d.reference_solution,
+        "visible_tests": d.visible_tests,
+        "hidden_tests": d.hidden_tests,
+        "hints": d.hints,
+        "verified": exercise.verified,
+        "verification_note": exercise.note,
+        "verification": {"runs": exercise.runs, "problems": exercise.problems},
+        "attempts": exercise.generations,
+        "model": exercise.model,
+        "input_tokens": exercise.input_tokens,
+        "output_tokens": exercise.output_tokens,
+        **owner,
+    }
+
+
+async def _insert_exercise(session: AsyncSession, row: dict[str, Any]) -> None:
+    await session.execute(insert(exercises).values(**row).on_conflict_do_nothing())
 
 
 async def _stored_lesson(session: AsyncSession, lesson_id: str, version: int) -> Row[Any] | None:
@@ -312,25 +292,24 @@ def summary(row: Row[Any]) -> ExerciseSummary:
     )
 
 
-def _ready(
-    event: LessonWritten | LessonRevised, payload: AssessmentReadyPayload
-) -> AssessmentReady:
-    return event.follow(
-        AssessmentReady, payload, message_id=derived_id(event.message_id, "assessment_ready")
-    )
-
-
-async def _announce(
+async def _announce_stored(
     session: AsyncSession, event: LessonWritten | LessonRevised, stored: Row[Any]
 ) -> None:
     """assessment.ready for an assessment read back from the store."""
-    exercise = await _exercise_summary(session, stored.exercise_id)
+    await _announce(session, event, stored, await _exercise_summary(session, stored.exercise_id))
+
+
+async def _announce(
+    session: AsyncSession, event: LessonWritten | LessonRevised, stored: Any, exercise: Any
+) -> None:
+    """assessment.ready for an assessed lesson and its exercise (None without one): rows
+    read back, or the values just stored, which have the same names."""
     kinds = [q["kind"] for q in stored.questions]
     await enqueue(
         session,
         metadata,
-        _ready(
-            event,
+        event.follow(
+            AssessmentReady,
             AssessmentReadyPayload(
                 course_id=stored.course_id,
                 module_id=stored.module_id,
@@ -346,6 +325,7 @@ async def _announce(
                 output_tokens=stored.quiz_output_tokens
                 + (exercise.output_tokens if exercise else 0),
             ),
+            message_id=derived_id(event.message_id, "assessment_ready"),
         ),
     )
 
@@ -394,13 +374,15 @@ async def generate_exercise(cmd: GenerateExercise, deps: AssessmentDeps) -> bool
             owner = {"tenant_id": row.tenant_id, "user_id": row.user_id}
             await _insert_exercise(
                 session,
-                written,
-                exercise_id,
-                row.lesson_id,
-                row.course_id,
-                row.position,
-                owner,
-                difficulty=p.difficulty,
+                _exercise_row(
+                    written,
+                    exercise_id,
+                    row.lesson_id,
+                    row.course_id,
+                    row.position,
+                    owner,
+                    difficulty=p.difficulty,
+                ),
             )
             stored = await _exercise_summary(session, exercise_id)
             await enqueue(
