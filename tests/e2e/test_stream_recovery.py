@@ -3,7 +3,8 @@
 Every gateway replica gets stored events through an exclusive live queue, which goes
 away with its connection: what is stored meanwhile is never fanned out to it. Its
 open streams no longer poll the log; once the connection is back, one check finds
-the streams that are behind and they read what they missed.
+the streams that are behind and they read what they missed. Replicas fan out to each
+other only once they have met, and a replica alone publishes nothing but its hellos.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import time
 import uuid
 from pathlib import Path
 
+import aio_pika
 import asyncpg
 import httpx
 import pytest
@@ -241,3 +243,75 @@ async def test_streams_on_every_replica_get_an_event_one_replica_stored(
     finally:
         for gateway in replicas:
             gateway.stop()
+
+
+async def test_a_gateway_alone_publishes_hellos_but_no_batches_until_another_replica_joins(
+    infra: dict[str, str], db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    """With no other replica, stored events go to the replica's own streams and nowhere
+    else; a second replica is greeted, and from then on batches go out for it."""
+    first = Service("gateway", free_port(), dict(infra), tmp_path / "gateway-0.log")
+    first.start()
+    first.wait_ready()
+    second: Service | None = None
+    connection = await aio_pika.connect(infra["AMQP_URL"])
+    try:
+        channel = await connection.channel()
+        probe = await channel.declare_queue(exclusive=True)
+        await probe.bind("lectern.gateway.live")
+        seen: list[dict] = []
+
+        async def take(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+            seen.append(json.loads(message.body))
+
+        await probe.consume(take, no_ack=True)
+        user_id = f"u-{uuid.uuid4().hex[:12]}"
+        token = guest(user_id)
+        job_id = await running_job(db, user_id)
+
+        async def chunk() -> None:
+            await publish_command(
+                infra["AMQP_URL"],
+                {"message_id": str(uuid.uuid4()), "job_id": job_id, "schema": "job.chunk.v1"},
+                routing_key="job.chunk",
+                exchange_name="lectern.events",
+            )
+
+        def batches() -> list[int]:
+            return [e["seq"] for m in seen if not m.get("hello") for e in m["events"]]
+
+        ids: list[str] = []
+        async with httpx.AsyncClient() as client:
+            reader = asyncio.create_task(
+                collect_ids(client, f"{first.url}/v1/jobs/{job_id}/events", token, ids)
+            )
+            deadline = time.monotonic() + 10
+            while await open_streams(first.url) < 1:
+                assert time.monotonic() < deadline, "the stream did not open"
+                await asyncio.sleep(0.1)
+            await chunk()
+            while ids != ["1"]:
+                assert time.monotonic() < deadline, f"the stream got {ids}"
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.5)  # time for a batch to reach the probe, were one sent
+            assert batches() == []  # alone: nothing published but its hello
+
+            second = Service("gateway", free_port(), dict(infra), tmp_path / "gateway-1.log")
+            second.start()
+            second.wait_ready()
+            names = {m["replica"] for m in seen if m.get("hello")}
+            while len(names) < 2:  # the first greets the second, which greets back
+                assert time.monotonic() < deadline + 20, f"hellos seen: {seen}"
+                await asyncio.sleep(0.05)
+                names = {m["replica"] for m in seen if m.get("hello")}
+            await chunk()
+            await asyncio.wait_for(reader, 10)
+            assert ids == ["1", "2"]
+            while batches() != [2]:  # the storing replica now publishes for the other
+                assert time.monotonic() < deadline + 30, f"live messages: {seen}"
+                await asyncio.sleep(0.05)
+    finally:
+        await connection.close()
+        first.stop()
+        if second is not None:
+            second.stop()
