@@ -26,6 +26,7 @@ import pytest
 from services.gateway.auth import Principal, issue_token
 from shared.settings import DEV_JWT_SECRET
 from tests.support.client import publish_command
+from tests.support.infra import drop_vhost, reset_vhost
 from tests.support.processes import Service, free_port
 
 pytestmark = pytest.mark.e2e
@@ -249,13 +250,19 @@ async def test_a_gateway_alone_publishes_hellos_but_no_batches_until_another_rep
     infra: dict[str, str], db: asyncpg.Connection, tmp_path: Path
 ) -> None:
     """With no other replica, stored events go to the replica's own streams and nowhere
-    else; a second replica is greeted, and from then on batches go out for it."""
-    first = Service("gateway", free_port(), dict(infra), tmp_path / "gateway-0.log")
-    first.start()
-    first.wait_ready()
+    else; a second replica is greeted, and from then on batches go out for it. On a
+    virtual host of its own: the suite's other gateways would be replicas too."""
+    vhost = f"lectern-test-alone-{uuid.uuid4().hex[:8]}"
+    reset_vhost(vhost)
+    amqp_url = f"{infra['AMQP_URL'].rsplit('/', 1)[0]}/{vhost}"
+    env = {**infra, "AMQP_URL": amqp_url}
+    first = Service("gateway", free_port(), env, tmp_path / "gateway-0.log")
     second: Service | None = None
-    connection = await aio_pika.connect(infra["AMQP_URL"])
+    first.start()
+    connection: aio_pika.abc.AbstractConnection | None = None
     try:
+        first.wait_ready()
+        connection = await aio_pika.connect(amqp_url)
         channel = await connection.channel()
         probe = await channel.declare_queue(exclusive=True)
         await probe.bind("lectern.gateway.live")
@@ -271,7 +278,7 @@ async def test_a_gateway_alone_publishes_hellos_but_no_batches_until_another_rep
 
         async def chunk() -> None:
             await publish_command(
-                infra["AMQP_URL"],
+                amqp_url,
                 {"message_id": str(uuid.uuid4()), "job_id": job_id, "schema": "job.chunk.v1"},
                 routing_key="job.chunk",
                 exchange_name="lectern.events",
@@ -296,7 +303,7 @@ async def test_a_gateway_alone_publishes_hellos_but_no_batches_until_another_rep
             await asyncio.sleep(0.5)  # time for a batch to reach the probe, were one sent
             assert batches() == []  # alone: nothing published but its hello
 
-            second = Service("gateway", free_port(), dict(infra), tmp_path / "gateway-1.log")
+            second = Service("gateway", free_port(), dict(env), tmp_path / "gateway-1.log")
             second.start()
             second.wait_ready()
             names = {m["replica"] for m in seen if m.get("hello")}
@@ -311,7 +318,9 @@ async def test_a_gateway_alone_publishes_hellos_but_no_batches_until_another_rep
                 assert time.monotonic() < deadline + 30, f"live messages: {seen}"
                 await asyncio.sleep(0.05)
     finally:
-        await connection.close()
+        if connection is not None:
+            await connection.close()
         first.stop()
         if second is not None:
             second.stop()
+        drop_vhost(vhost)

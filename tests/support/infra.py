@@ -6,12 +6,22 @@ import shutil
 import subprocess
 
 
-def reset_vhost(vhost: str) -> None:
-    """Delete and recreate ``vhost`` with full rights for guest."""
+def _rabbitmqctl() -> str:
     ctl = shutil.which("rabbitmqctl")
     if ctl is None:
         raise FileNotFoundError("rabbitmqctl not found: a local RabbitMQ is needed (make infra)")
-    subprocess.run([ctl, "-q", "delete_vhost", vhost], capture_output=True, check=False)
+    return ctl
+
+
+def drop_vhost(vhost: str) -> None:
+    """Delete ``vhost`` (with its exchanges and queues), if it is there."""
+    subprocess.run([_rabbitmqctl(), "-q", "delete_vhost", vhost], capture_output=True, check=False)
+
+
+def reset_vhost(vhost: str) -> None:
+    """Delete and recreate ``vhost`` with full rights for guest."""
+    ctl = _rabbitmqctl()
+    drop_vhost(vhost)
     subprocess.run([ctl, "-q", "add_vhost", vhost], check=True, capture_output=True)
     subprocess.run(
         [ctl, "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
