@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -17,7 +18,38 @@ ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("gateway", "planner", "content", "assessment", "prompts")
 
 
+_GIVEN: set[int] = set()  # ports this process has handed out
+
+
+def _ephemeral_floor() -> int:
+    """The lowest port the kernel gives outgoing connections (32768 by default)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
+    """A port nothing listens on, for a service to bind, below the ephemeral range.
+
+    A port the kernel picked (bind to 0) is an ephemeral one, which the kernel may also
+    give an outgoing connection (the suite opens thousands, to RabbitMQ and PostgreSQL)
+    between this check and the service's own bind: the service then fails to start with
+    "address already in use". Below that range only a listener can take it; the ports
+    handed out here are not handed out twice."""
+    floor = _ephemeral_floor()
+    if floor > 10_000:
+        for _ in range(200):
+            port = random.randrange(10_000, floor)
+            if port in _GIVEN:
+                continue
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            _GIVEN.add(port)
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
