@@ -93,6 +93,21 @@ async def collect_ids(client: httpx.AsyncClient, url: str, token: str, ids: list
                     return
 
 
+async def read_when_open(
+    client: httpx.AsyncClient, gateway_url: str, job_id: str, token: str, ids: list[str]
+) -> asyncio.Task[None]:
+    """Read the job's stream on ``gateway_url`` into ``ids`` (a task), once the gateway
+    counts it open."""
+    task = asyncio.create_task(
+        collect_ids(client, f"{gateway_url}/v1/jobs/{job_id}/events", token, ids)
+    )
+    deadline = time.monotonic() + 10
+    while await open_streams(gateway_url) < 1:
+        assert time.monotonic() < deadline, "the stream did not open"
+        await asyncio.sleep(0.1)
+    return task
+
+
 async def open_streams(url: str) -> float:
     async with httpx.AsyncClient(timeout=5) as http:
         text = (await http.get(f"{url}/metrics")).text
@@ -113,13 +128,7 @@ async def test_an_event_whose_fan_out_was_lost_arrives_after_the_reconnect(
         job_id = await running_job(db, user_id)
         async with httpx.AsyncClient(base_url=gateway.url) as client:
             ids: list[str] = []
-            reading = asyncio.create_task(
-                collect_ids(client, f"/v1/jobs/{job_id}/events", token, ids)
-            )
-            deadline = time.monotonic() + 10
-            while await open_streams(gateway.url) < 1:
-                assert time.monotonic() < deadline, "the stream did not open"
-                await asyncio.sleep(0.1)
+            reading = await read_when_open(client, gateway.url, job_id, token, ids)
 
             # the connection drops; meanwhile an event is stored and its fan-out is lost
             assert close_broker_connections(gateway.proc.pid, infra["AMQP_URL"].rsplit("/", 1)[1])
@@ -289,13 +298,8 @@ async def test_a_gateway_alone_publishes_hellos_but_no_batches_until_another_rep
 
         ids: list[str] = []
         async with httpx.AsyncClient() as client:
-            reader = asyncio.create_task(
-                collect_ids(client, f"{first.url}/v1/jobs/{job_id}/events", token, ids)
-            )
+            reader = await read_when_open(client, first.url, job_id, token, ids)
             deadline = time.monotonic() + 10
-            while await open_streams(first.url) < 1:
-                assert time.monotonic() < deadline, "the stream did not open"
-                await asyncio.sleep(0.1)
             await chunk()
             while ids != ["1"]:
                 assert time.monotonic() < deadline, f"the stream got {ids}"
