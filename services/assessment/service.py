@@ -152,9 +152,19 @@ async def _store(
     p = event.payload
     draft, result = quiz
     quiz_id = quiz_id_for(p.lesson_id, p.version)
-    written = None if isinstance(exercise, str) else exercise
-    exercise_id = exercise_id_for(p.lesson_id, p.version) if written is not None else None
     owner = {"tenant_id": event.tenant_id, "user_id": event.user_id}
+    exercise_row = (
+        None
+        if isinstance(exercise, str)
+        else _exercise_row(
+            exercise,
+            exercise_id_for(p.lesson_id, p.version),
+            p.lesson_id,
+            p.course_id,
+            p.order,
+            owner,
+        )
+    )
     lesson_row = {
         "lesson_id": p.lesson_id,
         "version": p.version,
@@ -165,7 +175,7 @@ async def _store(
         "markdown": p.markdown,
         "profile": p.profile.model_dump(mode="json") if p.profile else None,
         "quiz_id": quiz_id,
-        "exercise_id": exercise_id,
+        "exercise_id": exercise_row["exercise_id"] if exercise_row is not None else None,
         "exercise_note": exercise if isinstance(exercise, str) else "",
         **owner,
     }
@@ -182,11 +192,6 @@ async def _store(
         "output_tokens": result.output_tokens,
         **owner,
     }
-    exercise_row = (
-        None
-        if written is None or exercise_id is None
-        else _exercise_row(written, exercise_id, p.lesson_id, p.course_id, p.order, owner)
-    )
     async with deps.sessionmaker() as session, session.begin():
         if not await claim_message(session, metadata, ASSESS_CONSUMER, event.message_id):
             return
@@ -279,8 +284,8 @@ async def _exercise_summary(session: AsyncSession, exercise_id: str | None) -> A
     return row
 
 
-def summary(row: Row[Any]) -> ExerciseSummary:
-    """An exercise as events describe it."""
+def summary(row: Any) -> ExerciseSummary:
+    """An exercise as events describe it (from its row, read back or as just stored)."""
     return ExerciseSummary(
         exercise_id=row.exercise_id,
         title=row.title,
@@ -372,19 +377,16 @@ async def generate_exercise(cmd: GenerateExercise, deps: AssessmentDeps) -> bool
             if not await claim_message(session, metadata, EXERCISE_CONSUMER, cmd.message_id):
                 return False
             owner = {"tenant_id": row.tenant_id, "user_id": row.user_id}
-            await _insert_exercise(
-                session,
-                _exercise_row(
-                    written,
-                    exercise_id,
-                    row.lesson_id,
-                    row.course_id,
-                    row.position,
-                    owner,
-                    difficulty=p.difficulty,
-                ),
+            exercise_row = _exercise_row(
+                written,
+                exercise_id,
+                row.lesson_id,
+                row.course_id,
+                row.position,
+                owner,
+                difficulty=p.difficulty,
             )
-            stored = await _exercise_summary(session, exercise_id)
+            await _insert_exercise(session, exercise_row)
             await enqueue(
                 session,
                 metadata,
@@ -394,7 +396,7 @@ async def generate_exercise(cmd: GenerateExercise, deps: AssessmentDeps) -> bool
                         course_id=row.course_id,
                         lesson_id=row.lesson_id,
                         order=row.position,
-                        exercise=summary(stored),
+                        exercise=summary(SimpleNamespace(**exercise_row)),
                         input_tokens=written.input_tokens,
                         output_tokens=written.output_tokens,
                     ),

@@ -139,8 +139,6 @@ class LiveFanOut:
             if new or self.replica not in body.get("peers", ()):
                 await self._answer(sender if new else None)
             return
-        if new and "replica" in body:
-            await self._answer(sender)
         for event in body.get("events", (body,)):
             self.hub.deliver(
                 StoredEvent(
@@ -150,6 +148,8 @@ class LiveFanOut:
                     body=event["body"],
                 )
             )
+        if new and "replica" in body:  # the streams first, then the answer
+            await self._answer(sender)
 
     async def _answer(self, new: str | None) -> None:
         try:

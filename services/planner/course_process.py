@@ -122,7 +122,9 @@ async def _count_step(
             await session.execute(
                 select(
                     select(func.count()).select_from(counted).scalar_subquery(),
-                    *_count_columns(),
+                    func.count().filter(modules.c.lesson_status == "written"),
+                    func.count().filter(modules.c.assessment_status == "ready"),
+                    func.count(),
                 ).where(modules.c.course_id == course_id)
             )
         ).one()
@@ -207,15 +209,6 @@ async def _assessment_failed(event: JobFailed, sessionmaker: Any, course_id: str
             .returning(courses.c.course_id)
         )
         return failed.first() is not None
-
-
-def _count_columns() -> tuple[Any, Any, Any]:
-    """Lessons written, lessons assessed and modules (of the rows selected)."""
-    return (
-        func.count().filter(modules.c.lesson_status == "written"),
-        func.count().filter(modules.c.assessment_status == "ready"),
-        func.count(),
-    )
 
 
 async def _mark_ready(session: Any, origin: Message, course: Any) -> None:

@@ -184,6 +184,13 @@ async def test_a_harder_exercise_on_request_for_the_owner_only(deps: Any) -> Non
     assert harder.reference_solution != first.reference_solution
     [ready] = [m for m in await outbox(deps, course) if m["schema"] == "exercise.ready.v1"]
     assert ready["payload"]["exercise"]["exercise_id"] == harder.exercise_id
+    announced = ready["payload"]["exercise"]  # what was stored, as the row says it
+    assert (announced["difficulty"], announced["verified"], announced["attempts"]) == (
+        harder.difficulty,
+        harder.verified,
+        harder.attempts,
+    )
+    assert announced["title"] == harder.title and announced["language"] == harder.language
     stranger = cmd.model_copy(update={"user_id": "u-2", "message_id": "other-" + course})
     with pytest.raises(PermanentError, match="no assessed lesson 1"):
         await service.generate_exercise(stranger, deps)
