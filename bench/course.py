@@ -16,6 +16,10 @@ when it was reported, less its latency), and the CPU each process used per cours
 (the five services, the sandbox's fork server with its runners, RabbitMQ,
 PostgreSQL and this client), against the two cores' capacity over the wall time.
 
+``--timeline`` adds, for the median run, each module's steps (its calls' starts and
+ends, ``lesson.written``, ``assessment.ready``) after the last lesson call ended: where
+modules wait for each other. ``--profile DIR`` runs every service under cProfile.
+
     make bench            # or: .venv/bin/python bench/course.py --runs 3 --latency-ms 1000
 """
 
@@ -164,7 +168,49 @@ async def one_course(base: str, meter: CpuMeter) -> dict[str, Any]:
         "lesson_sum_s": sum(lessons),
         "gaps_ms": {label: (steps[b] - steps[a]) * 1000 for label, a, b in GAPS},
         "cpu_ms": CpuMeter.used_ms(cpu_before, cpu_after),
+        "timeline": module_timeline(events, steps["last_lesson_end"]),
     }
+
+
+def module_timeline(events: list[Any], origin: float) -> dict[int, dict[str, float]]:
+    """Per module position, when each of its steps happened, in ms after ``origin``: its
+    calls' starts and ends (from ``llm.call_completed``), ``lesson.written`` and
+    ``assessment.ready`` (when they occurred)."""
+    rows: dict[int, dict[str, float]] = {}
+    for e in events:
+        p = e.data.get("payload", {})
+        at = (_when(e.data["occurred_at"]) - origin) * 1000
+        if e.event == "llm.call_completed" and ":" in (p.get("step") or ""):
+            kind, _, position = p["step"].partition(":")
+            row = rows.setdefault(int(position), {})
+            row[f"{kind} start"] = at - p["latency_ms"]
+            row[f"{kind} end"] = at
+        elif e.event in ("lesson.written", "assessment.ready") and "order" in p:
+            rows.setdefault(int(p["order"]), {})[e.event] = at
+    return rows
+
+
+TIMELINE = (
+    "lesson start",
+    "lesson end",
+    "lesson.written",
+    "quiz start",
+    "exercise start",
+    "quiz end",
+    "exercise end",
+    "assessment.ready",
+)
+
+
+def report_timeline(result: dict[str, Any]) -> None:
+    """The modules' steps in one run, in ms after its last lesson call ended."""
+    print("the modules' steps in the median run, ms after the last lesson call ended:")
+    print("module " + "".join(f"{label:>17}" for label in TIMELINE))
+    for position, row in sorted(result["timeline"].items()):
+        cells = "".join(
+            f"{row[label]:>17.0f}" if label in row else f"{'-':>17}" for label in TIMELINE
+        )
+        print(f"{position:>6} {cells}")
 
 
 def report_where(results: list[dict[str, Any]]) -> None:
@@ -186,6 +232,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--latency-ms", type=int, default=1000)
+    parser.add_argument("--profile", type=Path, help="run each service under cProfile, into DIR")
+    parser.add_argument(
+        "--timeline", action="store_true", help="print each module's steps in the median run"
+    )
     args = parser.parse_args()
 
     env = fresh_bench_env(
@@ -193,6 +243,10 @@ def main() -> None:
         LECTERN_OFFLINE_LATENCY_MS=str(args.latency_ms),
     )
     cluster = make_cluster(env, Path(tempfile.mkdtemp(prefix="lectern-bench-")))
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
+        for name, service in cluster.services.items():
+            service.env["LECTERN_PROFILE"] = str(args.profile / f"{name}.prof")
     cluster.start()
     try:
         print(f"offline model latency: {args.latency_ms} ms per call; 8-module autopilot course")
@@ -217,6 +271,8 @@ def main() -> None:
         )
         print(f"ratio wall/critical path: best {best:.3f}, worst {worst:.3f} (target <= 1.1)")
         report_where(results)
+        if args.timeline:
+            report_timeline(sorted(results, key=lambda r: r["ratio"])[len(results) // 2])
     finally:
         cluster.stop()
 
