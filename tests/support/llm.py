@@ -47,3 +47,14 @@ class Recording:
         if answer is not None:
             return await answer
         return await self.client.structured(**kw)
+
+
+def forbid_litellm_stream_wrapper(monkeypatch: Any) -> None:
+    """Make litellm's stream wrapper fail if anything iterates it: the LLM client must
+    read the provider's stream itself."""
+    from litellm.litellm_core_utils.streaming_handler import CustomStreamWrapper
+
+    async def forbidden(self: Any) -> Any:
+        raise AssertionError("read through litellm's stream wrapper")
+
+    monkeypatch.setattr(CustomStreamWrapper, "__anext__", forbidden)

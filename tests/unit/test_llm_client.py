@@ -25,6 +25,7 @@ from shared.llm.client import classify_error, retry_after_seconds
 from shared.llm.offline import HOOK_FAIL, HOOK_INVALID_JSON, HOOK_INVALID_JSON_ONCE
 from shared.settings import LecternSettings
 from tests.support.fake_openai import DEFAULT_REPLY, FakeOpenAIServer, run_fake_openai
+from tests.support.llm import forbid_litellm_stream_wrapper
 
 PROFILE = "topic: Python\nlevel: beginner\nduration_hours: 8\nexpectations: automate reports"
 
@@ -466,10 +467,12 @@ async def test_provider_streams_text(fake: FakeOpenAIServer) -> None:
 
 
 async def test_a_long_stream_keeps_its_text_and_usage_while_chunks_are_dropped(
-    fake: FakeOpenAIServer,
+    fake: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """litellm's copies of a long stream's chunks are dropped as it goes (memory per call
-    in flight); the text and the provider's usage are whole."""
+    """Read through litellm's wrapper (providers of other kinds), its copies of a long
+    stream's chunks are dropped as it goes (memory per call in flight); the text and
+    the provider's usage are whole."""
+    _read_through(monkeypatch, "wrapper")
     reply = " ".join(f"word{i}" for i in range(300))  # 100 chunks of three words
     fake.behaviour.reply = reply
     recorder = Recorder()
@@ -484,6 +487,58 @@ async def test_a_long_stream_keeps_its_text_and_usage_while_chunks_are_dropped(
     assert result.text == reply and "".join(recorder.deltas) == reply
     assert result.output_tokens == 300  # the provider's count, not the last chunks'
     assert result.input_tokens == len("You are a course planner. a long one".split())
+
+
+def _read_through(monkeypatch: pytest.MonkeyPatch, path: str) -> None:
+    """Read provider streams ``directly`` (the wrapper forbidden) or through litellm's
+    ``wrapper`` (how providers of other kinds are read)."""
+    import shared.llm.client as llm_client
+
+    if path == "directly":
+        forbid_litellm_stream_wrapper(monkeypatch)
+    else:
+        monkeypatch.setattr(llm_client, "_pieces", llm_client._WrappedStream)
+
+
+async def _both_ways(
+    monkeypatch: pytest.MonkeyPatch, client: LLMClient, **call: Any
+) -> tuple[Any, list[str], Any, list[str]]:
+    """The same call read from the provider's stream, then through litellm's wrapper."""
+    direct = Recorder()
+    with monkeypatch.context() as m:
+        _read_through(m, "directly")
+        first = await client.stream(**call, on_delta=direct.on_delta)
+    wrapped = Recorder()
+    with monkeypatch.context() as m:
+        _read_through(m, "wrapper")
+        second = await client.stream(**call, on_delta=wrapped.on_delta)
+    return first, direct.deltas, second, wrapped.deltas
+
+
+@pytest.mark.parametrize("provider", ["openai-compatible", "offline"])
+async def test_known_streams_are_read_past_litellms_wrapper_and_say_the_same(
+    provider: str, fake: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An OpenAI-compatible provider's chunks and the offline model's are read directly
+    (litellm's wrapper costs most of a streamed call's CPU); the text, the pieces
+    streamed, the usage and the response model are what the wrapper gives."""
+    fake.behaviour.reply = " ".join(f"word{i}" for i in range(120))
+    settings = provider_settings(fake) if provider == "openai-compatible" else {}
+    client = make_client("t-direct", None, **settings)
+    first, first_deltas, second, second_deltas = await _both_ways(
+        monkeypatch,
+        client,
+        task="quiz",
+        messages=messages("a quiz on loops", "[lectern-task: quiz]\nWrite a quiz."),
+        prompt_name="p",
+        prompt_version="1",
+    )
+    assert first.text and len(first_deltas) > 10
+    assert first_deltas == second_deltas and first.text == second.text
+    assert (first.input_tokens, first.output_tokens) == (second.input_tokens, second.output_tokens)
+    assert first.attempts == second.attempts == 1
+    if provider == "openai-compatible":
+        assert first.output_tokens == 120  # the provider's usage chunk, read directly
 
 
 def test_dropping_streamed_chunks_keeps_the_last_ones_and_usage() -> None:
@@ -538,11 +593,16 @@ async def test_provider_rate_limit_honours_retry_after(fake: FakeOpenAIServer) -
     assert recorder.payloads[0].attempts == 2 and recorder.payloads[0].status == "ok"
 
 
-async def test_a_stream_ended_without_finish_reason_is_retried(fake: FakeOpenAIServer) -> None:
+@pytest.mark.parametrize("path", ["directly", "wrapper"])
+async def test_a_stream_ended_without_finish_reason_is_retried(
+    path: str, fake: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # a connection closed cleanly mid-answer must not be taken for the whole answer
+    _read_through(monkeypatch, path)
     fake.behaviour.cut_clean_times = 1
     recorder = Recorder()
-    client = make_client("t-cut", recorder, **provider_settings(fake, llm_max_retries=2))
+    service = f"t-cut-{path}"
+    client = make_client(service, recorder, **provider_settings(fake, llm_max_retries=2))
     result = await client.stream(
         task="write_lesson",
         messages=messages("x"),
@@ -554,7 +614,7 @@ async def test_a_stream_ended_without_finish_reason_is_retried(fake: FakeOpenAIS
     assert result.text == DEFAULT_REPLY and result.attempts == 2
     assert recorder.attempts == [1, 2]  # the streamed half is void: attempt 2 starts over
     assert len(fake.behaviour.requests) == 2
-    errors = sample("lectern_llm_errors_total", service="t-cut", task="write_lesson",
+    errors = sample("lectern_llm_errors_total", service=service, task="write_lesson",
                     kind="provider_error")  # fmt: skip
     assert errors == 1
 
