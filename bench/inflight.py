@@ -2,7 +2,7 @@
 
 A fake OpenAI-compatible model (``tests.support.fault_llm``, no faults) answers every
 request in ``--latency`` seconds (streamed, after ``--ttft``); one content worker
-reaches it through litellm (``openai/...`` with ``LLM_API_BASE``), as with a real
+reaches it as ``openai/...`` with ``LLM_API_BASE`` (the OpenAI SDK), as with a real
 provider. ``--n`` valid ``content.write_lesson`` commands are published straight onto
 ``lectern.commands`` (as an internal system would), and the resulting
 ``lesson.written`` / ``job.failed`` events are collected from ``lectern.events``.

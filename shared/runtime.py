@@ -186,7 +186,7 @@ class Runtime:
     # -- LLM ----------------------------------------------------------------------
     @property
     def llm(self) -> Any:
-        """The LLM client (built on first use: importing litellm takes seconds)."""
+        """The LLM client (built on first use)."""
         if self._llm is None:
             from shared.contracts.llm import LLMCallCompleted
             from shared.llm import LLMClient
@@ -350,7 +350,7 @@ class Runtime:
                 await hook()
             self.relay.start()
             if self.uses_llm:
-                await self.llm.warm_up()  # import litellm now, not inside the first request
+                await self.llm.warm_up()  # load the models' libraries now, not in a request
             if self.freeze_heap:
                 freeze_startup_heap()
         except Exception:

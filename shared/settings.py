@@ -99,6 +99,15 @@ class LecternSettings(BaseSettings):
     llm_api_key: str | None = Field(None, validation_alias=_env("LLM_API_KEY"))
     llm_timeout_s: float = Field(120.0, validation_alias=_env("LLM_TIMEOUT_S"))
     llm_max_retries: int = Field(3, validation_alias=_env("LLM_MAX_RETRIES"))
+    llm_direct: bool = Field(
+        True,
+        validation_alias=AliasChoices("LECTERN_LLM_DIRECT"),
+        description=(
+            "call openai/* models with the OpenAI SDK and offline/* models in-process, "
+            "without importing litellm (about 140 MB and 4 s); false sends every model "
+            "through litellm"
+        ),
+    )
     offline_latency_ms: int = Field(
         0,
         validation_alias=_env("OFFLINE_LATENCY_MS"),

@@ -1,10 +1,11 @@
-"""LLM access for every Lectern service: one client over litellm, plus an offline model.
+"""LLM access for every Lectern service: one client, plus an offline model.
 
-``import shared.llm`` is cheap: litellm (several seconds to import) loads on first
-use of :class:`LLMClient` or :func:`task_marker`, or explicitly through
-:func:`load_litellm`. The bundled model price map is used instead of the
-network copy (``LITELLM_LOCAL_MODEL_COST_MAP``), and the built-in ``offline``
-provider is registered with litellm once.
+``import shared.llm`` is cheap. The client calls ``openai/*`` models with the OpenAI
+SDK and ``offline/*`` models in-process; litellm (several seconds and about 140 MB to
+import) loads only for a model of another provider, or explicitly through
+:func:`load_litellm`. The bundled model price map is used instead of the network copy
+(``LITELLM_LOCAL_MODEL_COST_MAP``), and the built-in ``offline`` provider is registered
+with litellm once.
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ def load_litellm() -> ModuleType:
         if _loaded is None:
             import litellm
 
-            from shared.llm.offline import PROVIDER, OfflineLLM
+            from shared.llm.offline import PROVIDER
+            from shared.llm.offline_litellm import OfflineLLM
 
             # litellm prints a "Give Feedback / Get Help" banner on stdout for
             # every exception unless told not to.

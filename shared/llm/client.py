@@ -1,9 +1,16 @@
 """The one way Lectern services call an LLM: streamed, retried, measured.
 
-:class:`LLMClient` wraps ``litellm.acompletion`` with streaming, retries with
-back-off (honouring ``Retry-After``), fallback models, JSON output validated
-by pydantic with one repair round, Prometheus metrics, an OpenTelemetry span
-per call and an :class:`~shared.contracts.llm.LLMCallCompletedPayload` per call.
+:class:`LLMClient` calls a model with streaming, retries with back-off (honouring
+``Retry-After``), fallback models, JSON output validated by pydantic with one repair
+round, Prometheus metrics, an OpenTelemetry span per call and an
+:class:`~shared.contracts.llm.LLMCallCompletedPayload` per call.
+
+Each model has a route (:func:`route_of`): ``openai/*`` models go through the OpenAI
+SDK (OpenAI and every OpenAI-compatible server), ``offline/*`` models are answered
+in-process, and every other provider goes through ``litellm.acompletion``. litellm is
+imported only for a model that needs it: its import costs about 140 MB and 4 s, which
+a content worker holding a thousand generations cannot spare (``LECTERN_LLM_DIRECT=false``
+sends every model through litellm).
 """
 
 from __future__ import annotations
@@ -12,8 +19,10 @@ import asyncio
 import inspect
 import json
 import logging
+import os
 import random
 import re
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
@@ -33,15 +42,17 @@ from shared.contracts.llm import (
     VARIABLES_PREVIEW_MAX,
     LLMCallCompletedPayload,
 )
-from shared.llm import load_litellm, metrics
+from shared.llm import load_litellm, metrics, prices
 from shared.settings import LecternSettings
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T", bound=BaseModel)
 ErrorKind = Literal["rate_limit", "timeout", "provider_error", "invalid_output"]
+Route = Literal["openai", "offline", "litellm"]
 
 OFFLINE_PREFIX = "offline/"
+OPENAI_PREFIX = "openai/"
 MAX_RETRY_AFTER_S = 60.0
 # Mirrors shared.llm.offline.JSON_SCHEMA_HEADER; kept literal so this module
 # does not import litellm at import time.
@@ -220,21 +231,22 @@ class _WrappedStream:
 
 
 class _ProviderStream:
-    """The provider's stream under litellm's wrapper, read directly, where its chunks
-    are of a kind this client knows: the OpenAI SDK's ``ChatCompletionChunk`` (OpenAI,
-    Azure and OpenAI-compatible servers) or the offline model's own chunks.
+    """A stream of chunks of a kind this client knows: the OpenAI SDK's
+    ``ChatCompletionChunk`` (OpenAI, Azure and OpenAI-compatible servers) or the offline
+    model's own chunks. The direct routes read them so; on the litellm route, the
+    provider's stream under litellm's wrapper is read so where it is of these kinds.
 
-    litellm still builds and sends the request (its providers, parameters, keys and
-    errors); only the per-chunk normalising is skipped, which cost most of the CPU of a
-    streamed call (a quiz of 123 chunks from the offline model: 11 ms through the
-    wrapper, 2.6 ms read directly). A failure while reading is turned into the
-    exception litellm's wrapper would raise, so retries see the same errors. Not
-    carried over: litellm's check for a model repeating one chunk without end (the
+    Under litellm, litellm still builds and sends the request (its providers,
+    parameters, keys and errors); only the per-chunk normalising is skipped, which cost
+    most of the CPU of a streamed call (a quiz of 123 chunks from the offline model:
+    11 ms through the wrapper, 2.6 ms read directly). A failure while reading is turned
+    into the exception litellm's wrapper would raise, so retries see the same errors.
+    Not carried over: litellm's check for a model repeating one chunk without end (the
     idle timeout and ``max_tokens`` still bound such an answer).
     """
 
-    def __init__(self, response: Any, stream: Any, read: Callable[[Any], _Piece | None]):
-        self._response = response
+    def __init__(self, response: Any, stream: Any, read: Callable[[Any], _Piece | None]) -> None:
+        self._response = response  # litellm's wrapper, or None (a direct route)
         self._items = stream.__aiter__()
         self._read = read
         self.finished = False
@@ -312,6 +324,35 @@ def _known_streams() -> tuple[type, type, str]:
     return openai.AsyncStream, ChatCompletionChunk, PROVIDER
 
 
+def _load_openai() -> ModuleType:
+    """The OpenAI SDK, with the chat resources its client would import at the first call."""
+    import openai
+    import openai.resources.chat
+
+    return openai
+
+
+def _new_openai_client(settings: LecternSettings) -> Any:
+    """The OpenAI SDK's client for ``openai/*`` models: ``LLM_API_BASE`` (else
+    ``OPENAI_API_BASE``, else the SDK's own default) and ``LLM_API_KEY`` (else
+    ``OPENAI_API_KEY``; a local server may need none). No retries of its own (the
+    client's are the only ones, counted and visible) and no cap on connections below
+    the calls in flight (bounded by the messages a worker holds, ``LECTERN_PREFETCH``)."""
+    import httpx
+
+    openai = _load_openai()
+    limit = int(os.environ.get("AIOHTTP_CONNECTOR_LIMIT") or 10_000)
+    return openai.AsyncOpenAI(
+        api_key=settings.llm_api_key or os.environ.get("OPENAI_API_KEY") or "",
+        base_url=settings.llm_api_base or os.environ.get("OPENAI_API_BASE") or None,
+        max_retries=0,
+        timeout=settings.llm_timeout_s,
+        http_client=openai.DefaultAsyncHttpxClient(
+            limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit)
+        ),
+    )
+
+
 # litellm's stream wrapper keeps every chunk it returns (``chunks``), to rebuild the whole
 # answer for its own logging once the stream ends: a few KB of pydantic objects per chunk,
 # hundreds per answer, which made most of an in-flight call's memory (about 400 KB for a
@@ -348,31 +389,44 @@ def is_offline(model: str) -> bool:
     return model.startswith(OFFLINE_PREFIX)
 
 
+def route_of(model: str, *, direct: bool = True) -> Route:
+    """How ``model`` is called: ``offline`` (in-process), ``openai`` (the OpenAI SDK, for
+    ``openai/*``) or ``litellm`` (any other provider, or every model when not ``direct``)."""
+    if not direct:
+        return "litellm"
+    if model.startswith(OFFLINE_PREFIX):
+        return "offline"
+    if model.startswith(OPENAI_PREFIX):
+        return "openai"
+    return "litellm"
+
+
 def classify_error(exc: BaseException) -> tuple[ErrorKind, bool]:
-    """The error kind of a failed attempt and whether retrying it may help."""
-    litellm = load_litellm()
-    # Timeout derives from APIConnectionError in the OpenAI SDK: test it first.
-    if isinstance(exc, litellm.Timeout | TimeoutError):
+    """The error kind of a failed attempt and whether retrying it may help.
+
+    litellm's exceptions derive from the OpenAI SDK's, so one set of checks covers both
+    routes; neither library is imported here (an exception of theirs means it is loaded).
+    """
+    if isinstance(exc, TimeoutError):
         return "timeout", True
-    if isinstance(exc, litellm.RateLimitError):
-        return "rate_limit", True
-    if isinstance(
-        exc,
-        litellm.AuthenticationError
-        | litellm.PermissionDeniedError
-        | litellm.BadRequestError
-        | litellm.NotFoundError
-        | litellm.UnprocessableEntityError,
-    ):
-        return "provider_error", False
-    if isinstance(
-        exc,
-        litellm.InternalServerError
-        | litellm.ServiceUnavailableError
-        | litellm.BadGatewayError
-        | litellm.APIConnectionError,
-    ):
-        return "provider_error", True
+    openai = sys.modules.get("openai")
+    if openai is not None:
+        # APITimeoutError derives from APIConnectionError: test it first.
+        if isinstance(exc, openai.APITimeoutError):
+            return "timeout", True
+        if isinstance(exc, openai.RateLimitError):
+            return "rate_limit", True
+        if isinstance(
+            exc,
+            openai.AuthenticationError
+            | openai.PermissionDeniedError
+            | openai.BadRequestError
+            | openai.NotFoundError
+            | openai.UnprocessableEntityError,
+        ):
+            return "provider_error", False
+        if isinstance(exc, openai.InternalServerError | openai.APIConnectionError):
+            return "provider_error", True
     status = getattr(exc, "status_code", None)
     if isinstance(status, int):
         if status == 429:
@@ -380,6 +434,16 @@ def classify_error(exc: BaseException) -> tuple[ErrorKind, bool]:
         if status == 408:
             return "timeout", True
         return "provider_error", status >= 500
+    if openai is not None and isinstance(exc, openai.APIError):
+        # no status: an error the provider sent inside a stream (overloaded, mostly)
+        return "provider_error", True
+    httpx = sys.modules.get("httpx")
+    if httpx is not None:
+        # the OpenAI SDK leaves a broken stream's transport errors as they are
+        if isinstance(exc, httpx.TimeoutException):
+            return "timeout", True
+        if isinstance(exc, httpx.TransportError):
+            return "provider_error", True
     if isinstance(exc, ConnectionError):
         return "provider_error", True
     return "provider_error", False
@@ -529,6 +593,8 @@ class LLMClient:
         self._before_call = before_call
         self._tracer = trace.get_tracer("lectern.llm")
         self._unpriced: set[str] = set()
+        # the OpenAI SDK's client, made on first use in the event loop it serves
+        self._openai: tuple[asyncio.AbstractEventLoop, Any] | None = None
 
     @property
     def models(self) -> list[str]:
@@ -536,30 +602,35 @@ class LLMClient:
         ordered = [self._settings.llm_model, *self._settings.llm_fallback_models]
         return list(dict.fromkeys(m for m in ordered if m))
 
+    def route(self, model: str) -> Route:
+        """How this client calls ``model`` (see :func:`route_of`)."""
+        return route_of(model, direct=self._settings.llm_direct)
+
     async def warm_up(self) -> None:
-        """Import litellm and make one offline call, so the first real call is not slow.
+        """Load what the configured models' routes need, so the first call is not slow.
 
         Importing litellm takes seconds and its first completion loads more modules
-        lazily; a worker does this before it reports ready, not inside a request.
+        lazily (so it makes one offline call); the OpenAI SDK takes a fraction of a
+        second. A worker does this before it reports ready, not inside a request.
         """
         from shared.llm.offline import LATENCY_METADATA_KEY, task_marker
         from shared.settings import OFFLINE_MODEL
 
-        litellm = await asyncio.to_thread(load_litellm)
-        await litellm.acompletion(
-            model=OFFLINE_MODEL,
-            messages=[{"role": "system", "content": task_marker("warm_up")}],
-            metadata={LATENCY_METADATA_KEY: 0},
-        )
+        routes = {self.route(model) for model in self.models}
+        if "openai" in routes:
+            await asyncio.to_thread(_load_openai)
+        if "litellm" in routes:
+            litellm = await asyncio.to_thread(load_litellm)
+            await litellm.acompletion(
+                model=OFFLINE_MODEL,
+                messages=[{"role": "system", "content": task_marker("warm_up")}],
+                metadata={LATENCY_METADATA_KEY: 0},
+            )
 
     def estimate_cost(self, input_tokens: int, output_tokens: int) -> float | None:
         """Price of a call of this size on the primary model (None when unpriced)."""
-        from shared.llm import load_litellm
-
         model = self.models[0]
-        return self._cost(
-            load_litellm(), model, _Answer("", None, input_tokens, output_tokens, None)
-        )
+        return self._cost(model, _Answer("", None, input_tokens, output_tokens, None))
 
     async def stream(
         self,
@@ -737,7 +808,6 @@ class LLMClient:
         attempt_offset: int,
         check: Callable[[str], _Check] | None,
     ) -> tuple[LLMResult, _Check | None]:
-        litellm = load_litellm()
         models = (
             self.models if call.model is None else list(dict.fromkeys([call.model, *self.models]))
         )
@@ -768,7 +838,7 @@ class LLMClient:
                     if call.on_attempt is not None:
                         await call.on_attempt(attempt_offset + attempts)
                     try:
-                        answer = await self._attempt(litellm, model, call)
+                        answer = await self._attempt(model, call)
                     except _CallbackError as exc:
                         raise exc.original from None
                     except Exception as exc:
@@ -807,7 +877,6 @@ class LLMClient:
                 payload = payload.model_copy(update={"trace_id": trace_id})
             else:
                 result, outcome, payload = self._success(
-                    litellm,
                     span,
                     call,
                     model,
@@ -865,22 +934,27 @@ class LLMClient:
         return random.uniform(ceiling / 2, ceiling)
 
     def _request(self, model: str, call: _Call) -> dict[str, Any]:
+        """The request for ``model``, shaped for its route: ``litellm.acompletion``'s or
+        the OpenAI SDK's arguments, or (offline) the messages."""
         from shared.llm.offline import LATENCY_METADATA_KEY, strip_task_marker, task_marker
 
+        route = self.route(model)
         messages = [dict(m) for m in call.messages]
         # The marker is for the offline model only; never leak it to a provider.
         for message in messages:
             if message.get("role") == "system" and isinstance(message.get("content"), str):
                 message["content"] = strip_task_marker(message["content"])
-        kwargs: dict[str, Any] = {
-            "model": model,
-            "stream": True,
-            "stream_options": {"include_usage": True},
-            "timeout": self._settings.llm_timeout_s,
+        kwargs: dict[str, Any] = {"model": model}
+        if route == "openai":
+            kwargs["model"] = model.removeprefix(OPENAI_PREFIX)
+        if route != "offline":
+            kwargs["stream"] = True
+            kwargs["stream_options"] = {"include_usage": True}
+        if route == "litellm":
+            kwargs["timeout"] = self._settings.llm_timeout_s
             # The OpenAI SDK under litellm retries 429/5xx twice by default; the
             # retries here must be the only ones so attempts are counted and visible.
-            "max_retries": 0,
-        }
+            kwargs["max_retries"] = 0
         if is_offline(model):
             marker = task_marker(call.task)
             for message in messages:
@@ -893,8 +967,9 @@ class LLMClient:
                     break
             else:
                 messages.insert(0, {"role": "system", "content": marker})
-            kwargs["metadata"] = {LATENCY_METADATA_KEY: self._settings.offline_latency_ms}
-        else:
+            if route == "litellm":
+                kwargs["metadata"] = {LATENCY_METADATA_KEY: self._settings.offline_latency_ms}
+        elif route == "litellm":
             if self._settings.llm_api_base:
                 kwargs["api_base"] = self._settings.llm_api_base
             if self._settings.llm_api_key:
@@ -906,17 +981,45 @@ class LLMClient:
         kwargs["messages"] = messages
         return kwargs
 
-    async def _attempt(self, litellm: ModuleType, model: str, call: _Call) -> _Answer:
-        """One streamed request; raises whatever litellm raises."""
+    def _openai_client(self) -> Any:
+        """The OpenAI SDK's client for this event loop (its connections belong to one)."""
+        loop = asyncio.get_running_loop()
+        if self._openai is None or self._openai[0] is not loop:
+            self._openai = (loop, _new_openai_client(self._settings))
+        return self._openai[1]
+
+    async def _open(
+        self, model: str, request: dict[str, Any]
+    ) -> tuple[Callable[[], Awaitable[Any]] | None, _WrappedStream | _ProviderStream]:
+        """Send ``request`` to ``model``; how to close the answer's stream, and its pieces."""
+        route = self.route(model)
+        if route == "offline":
+            from shared.llm import offline
+
+            delay = offline.latency_s(self._settings.offline_latency_ms)
+            chunks = offline.astream(request["messages"], delay)
+            return chunks.aclose, _ProviderStream(None, chunks, _offline_piece)
+        if route == "openai":
+            if "openai" not in sys.modules:  # a prompt's own model: not warmed up
+                await asyncio.to_thread(_load_openai)
+            create = self._openai_client().chat.completions.create
+            stream = await create(**request)
+            return stream.close, _ProviderStream(None, stream, _openai_piece)
+        if "litellm" not in sys.modules:  # a prompt's own model: import it off the loop
+            await asyncio.to_thread(load_litellm)
+        response = await load_litellm().acompletion(**request)
+        return getattr(response, "aclose", None), _pieces(response)
+
+    async def _attempt(self, model: str, call: _Call) -> _Answer:
+        """One streamed request; raises whatever the route's library raises."""
         request = self._request(model, call)
         timeout = self._settings.llm_timeout_s
         started = time.perf_counter()
-        response = await asyncio.wait_for(litellm.acompletion(**request), timeout)
+        close, pieces = await asyncio.wait_for(self._open(model, request), timeout)
         parts: list[str] = []
         usage: Any = None
         response_model: str | None = None
         ttft: float | None = None
-        pieces = _pieces(response)
         try:
             while True:
                 try:
@@ -941,10 +1044,9 @@ class LLMClient:
                     except Exception as exc:
                         raise _CallbackError(exc) from exc
         finally:
-            aclose = getattr(response, "aclose", None)
-            if aclose is not None:
+            if close is not None:
                 with suppress(Exception):
-                    await aclose()
+                    await close()
         if not pieces.finished:
             raise IncompleteStreamError(
                 f"{model}: the stream ended after {sum(map(len, parts))} characters without "
@@ -956,27 +1058,37 @@ class LLMClient:
         input_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
         output_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
         if not input_tokens:
-            input_tokens = self._count(litellm, model, messages=request["messages"])
+            input_tokens = self._count(model, messages=request["messages"])
         if not output_tokens and text:
-            output_tokens = self._count(litellm, model, text=text)
+            output_tokens = self._count(model, text=text)
         return _Answer(text, response_model, input_tokens, output_tokens, ttft)
 
-    def _count(self, litellm: ModuleType, model: str, **what: Any) -> int:
-        try:
-            return int(litellm.token_counter(model=model, **what))
-        except Exception:
-            from shared.llm.offline import count_tokens
+    def _count(self, model: str, **what: Any) -> int:
+        """Tokens of ``messages`` or ``text`` the provider did not report: litellm's count
+        for its route's models, an estimate (a token per four characters) otherwise."""
+        if self.route(model) == "litellm":
+            try:
+                return int(load_litellm().token_counter(model=model, **what))
+            except Exception:
+                pass
+        from shared.llm.offline import count_tokens
 
-            if "text" in what:
-                return count_tokens(what["text"])
-            return count_tokens(" ".join(str(m.get("content", "")) for m in what["messages"]))
+        if "text" in what:
+            return count_tokens(what["text"])
+        return count_tokens(" ".join(str(m.get("content", "")) for m in what["messages"]))
 
-    def _cost(self, litellm: ModuleType, model: str, answer: _Answer) -> float | None:
+    def _cost(self, model: str, answer: _Answer) -> float | None:
         if is_offline(model):
             return 0.0
         if model in self._unpriced:
             return None
+        if self.route(model) == "openai":
+            cost = prices.cost(model, answer.input_tokens, answer.output_tokens)
+            if cost is None:
+                self._unpriced.add(model)
+            return cost
         try:
+            litellm = load_litellm()
             response = litellm.ModelResponse(
                 model=model,
                 usage=litellm.Usage(
@@ -993,7 +1105,6 @@ class LLMClient:
 
     def _success(
         self,
-        litellm: ModuleType,
         span: Span,
         call: _Call,
         model: str,
@@ -1004,7 +1115,7 @@ class LLMClient:
         elapsed: float,
         check: Callable[[str], _Check] | None,
     ) -> tuple[LLMResult, _Check | None, LLMCallCompletedPayload]:
-        cost = self._cost(litellm, model, answer)
+        cost = self._cost(model, answer)
         outcome = check(answer.text) if check is not None else None
         invalid = outcome is not None and outcome.error is not None
         status = "error" if invalid else "ok"

@@ -1,4 +1,4 @@
-"""The built-in offline model: a deterministic litellm provider named ``offline``.
+"""The built-in offline model: deterministic answers for ``offline/*`` models.
 
 ``offline/lectern`` answers every Lectern task with well-formed, repeatable
 output, so the whole system runs (and is tested) without an LLM provider.
@@ -35,6 +35,11 @@ makes JSON tasks answer truncated JSON every time; ``[offline:invalid-json-once]
 does so until a later user message asks for a repair; ``[offline:fail]`` raises
 a non-retryable provider error. ``LECTERN_OFFLINE_LATENCY_MS`` (read per call)
 adds simulated latency, overriding the value the client passes in metadata.
+
+:func:`astream` is the model itself (chunks shaped as litellm's
+``GenericStreamingChunk``); :class:`LLMClient` reads it directly. The same model is
+litellm's provider ``offline`` too (:mod:`shared.llm.offline_litellm`), registered when
+litellm loads. This module does not import litellm.
 """
 
 from __future__ import annotations
@@ -48,10 +53,6 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
-
-from litellm import CustomLLM
-from litellm.llms.custom_llm import CustomLLMError
-from litellm.types.utils import GenericStreamingChunk, ModelResponse, Usage
 
 PROVIDER = "offline"
 LATENCY_ENV = "LECTERN_OFFLINE_LATENCY_MS"
@@ -74,6 +75,17 @@ _WORDS_PER_CHUNK = 3
 JSON_TASKS = frozenset(
     {"finalise_modules", "quiz", "coding_exercise", "grade_answer", "recommendation"}
 )
+
+
+class OfflineFailure(Exception):
+    """The failure ``[offline:fail]`` asks for: a provider's refusal (status 400), not
+    retryable."""
+
+    status_code = 400
+
+    def __init__(self, message: str = "offline model failure requested") -> None:
+        super().__init__(message)
+        self.message = message
 
 
 def task_marker(task: str) -> str:
@@ -971,10 +983,10 @@ def generate(messages: list[dict[str, Any]]) -> str:
     """The offline model's complete answer to ``messages``.
 
     Raises:
-        CustomLLMError: with status 400 when a user message holds ``[offline:fail]``.
+        OfflineFailure: (status 400) when a user message holds ``[offline:fail]``.
     """
     if any(HOOK_FAIL in u for u in _contents(messages, "user")):
-        raise CustomLLMError(status_code=400, message="offline model failure requested")
+        raise OfflineFailure()
     task = read_task(messages)
     if task in _TEXT_TASKS:
         return _TEXT_TASKS[task](messages)
@@ -1004,11 +1016,12 @@ def _prompt_text(messages: list[dict[str, Any]]) -> str:
     return "\n".join(_text(m.get("content")) for m in messages)
 
 
-def _latency_s(litellm_params: dict[str, Any] | None) -> float:
+def latency_s(requested_ms: Any = 0) -> float:
+    """Seconds an answer takes: ``LECTERN_OFFLINE_LATENCY_MS`` when set, else the
+    caller's ``requested_ms``."""
     raw = os.environ.get(LATENCY_ENV)
     if raw is None or not raw.strip():
-        metadata = (litellm_params or {}).get("metadata") or {}
-        raw = metadata.get(LATENCY_METADATA_KEY, 0)
+        raw = requested_ms
     try:
         return max(0.0, float(raw)) / 1000
     except (TypeError, ValueError):
@@ -1025,89 +1038,68 @@ def _usage(messages: list[dict[str, Any]], text: str) -> dict[str, int]:
     }
 
 
-class OfflineLLM(CustomLLM):
-    """litellm handler for ``offline/*`` models: deterministic, no network.
+def answer(messages: list[dict[str, Any]]) -> tuple[str, dict[str, int]]:
+    """The whole answer to ``messages`` and its usage (``prompt_tokens``,
+    ``completion_tokens``, ``total_tokens``)."""
+    text = generate(messages)
+    return text, _usage(messages, text)
 
-    Latency is split so that streaming looks real: a third before the first
-    piece, the rest spread over the remaining pieces, on a fixed schedule (see
-    :func:`_schedule`).
+
+def chunks(text: str, usage: dict[str, int]) -> list[dict[str, Any]]:
+    """``text`` as streamed chunks of a few words (litellm's ``GenericStreamingChunk``
+    shape), then a last one that finishes the stream and carries ``usage``."""
+    out: list[dict[str, Any]] = [
+        {
+            "text": piece,
+            "is_finished": False,
+            "finish_reason": "",
+            "usage": None,
+            "index": 0,
+            "tool_use": None,
+        }
+        for piece in split_pieces(text)
+    ]
+    out.append(
+        {
+            "text": "",
+            "is_finished": True,
+            "finish_reason": "stop",
+            "usage": {**usage},
+            "index": 0,
+            "tool_use": None,
+        }
+    )
+    return out
+
+
+async def astream(
+    messages: list[dict[str, Any]], latency_s: float
+) -> AsyncIterator[dict[str, Any]]:
+    """The answer to ``messages`` as :func:`chunks` over ``latency_s`` seconds.
+
+    Raises:
+        OfflineFailure: when a user message holds ``[offline:fail]``.
     """
+    text, usage = answer(messages)
+    async for chunk in apaced(chunks(text, usage), latency_s):
+        yield chunk
 
-    def _answer(self, messages: list[dict[str, Any]]) -> tuple[str, dict[str, int]]:
-        text = generate(messages)
-        return text, _usage(messages, text)
 
-    def _chunks(self, text: str, usage: dict[str, int]) -> list[GenericStreamingChunk]:
-        chunks: list[GenericStreamingChunk] = [
-            {
-                "text": piece,
-                "is_finished": False,
-                "finish_reason": "",
-                "usage": None,
-                "index": 0,
-                "tool_use": None,
-            }
-            for piece in split_pieces(text)
-        ]
-        chunks.append(
-            {
-                "text": "",
-                "is_finished": True,
-                "finish_reason": "stop",
-                "usage": {**usage},  # type: ignore[typeddict-item]
-                "index": 0,
-                "tool_use": None,
-            }
-        )
-        return chunks
+async def apaced(pieces: list[dict[str, Any]], latency_s: float) -> AsyncIterator[dict[str, Any]]:
+    """``pieces`` on :func:`_schedule`'s times over ``latency_s`` seconds."""
+    due = _schedule(latency_s, len(pieces))
+    for chunk, at in zip(pieces, due, strict=True):
+        # always yields control, so consumers see a real interleaved stream
+        await asyncio.sleep(max(0.0, at - time.monotonic()))
+        yield chunk
 
-    def _fill(
-        self, model_response: ModelResponse, model: str, text: str, usage: dict[str, int]
-    ) -> ModelResponse:
-        model_response.choices[0].message.content = text  # type: ignore[union-attr]
-        model_response.choices[0].finish_reason = "stop"
-        model_response.model = model
-        model_response.usage = Usage(**usage)  # type: ignore[attr-defined]
-        return model_response
 
-    def completion(  # type: ignore[override]
-        self, model: str, messages: list, model_response: ModelResponse, **kwargs: Any
-    ) -> ModelResponse:
-        """Synchronous, non-streaming answer."""
-        text, usage = self._answer(messages)
-        time.sleep(_latency_s(kwargs.get("litellm_params")))
-        return self._fill(model_response, model, text, usage)
-
-    async def acompletion(  # type: ignore[override]
-        self, model: str, messages: list, model_response: ModelResponse, **kwargs: Any
-    ) -> ModelResponse:
-        """Asynchronous, non-streaming answer."""
-        text, usage = self._answer(messages)
-        await asyncio.sleep(_latency_s(kwargs.get("litellm_params")))
-        return self._fill(model_response, model, text, usage)
-
-    def streaming(  # type: ignore[override]
-        self, model: str, messages: list, **kwargs: Any
-    ) -> Iterator[GenericStreamingChunk]:
-        """Synchronous stream of a few words per chunk, usage on the last chunk."""
-        text, usage = self._answer(messages)
-        chunks = self._chunks(text, usage)
-        due = _schedule(_latency_s(kwargs.get("litellm_params")), len(chunks))
-        for chunk, at in zip(chunks, due, strict=True):
-            time.sleep(max(0.0, at - time.monotonic()))
-            yield chunk
-
-    async def astreaming(  # type: ignore[override]
-        self, model: str, messages: list, **kwargs: Any
-    ) -> AsyncIterator[GenericStreamingChunk]:
-        """Asynchronous stream of a few words per chunk, usage on the last chunk."""
-        text, usage = self._answer(messages)
-        chunks = self._chunks(text, usage)
-        due = _schedule(_latency_s(kwargs.get("litellm_params")), len(chunks))
-        for chunk, at in zip(chunks, due, strict=True):
-            # always yields control, so consumers see a real interleaved stream
-            await asyncio.sleep(max(0.0, at - time.monotonic()))
-            yield chunk
+def paced(pieces: list[dict[str, Any]], latency_s: float) -> Iterator[dict[str, Any]]:
+    """:func:`apaced`, blocking."""
+    due = _schedule(latency_s, len(pieces))
+    for chunk, at in zip(pieces, due, strict=True):
+        time.sleep(max(0.0, at - time.monotonic()))
+        yield chunk
 
 
 def _schedule(total_s: float, chunks: int) -> list[float]:

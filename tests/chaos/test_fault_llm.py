@@ -14,7 +14,7 @@ import pytest
 from shared.llm.library import LIBRARY
 from tests.chaos.harness import FaultLLM
 from tests.support.fault_llm import Identify
-from tests.support.llm import forbid_litellm_stream_wrapper
+from tests.support.llm import read_answers
 
 DUMMY = {"string": "topic: Fault tests\nlesson_order: 2", "integer": 3, "number": 2.0,
          "boolean": True, "messages": []}  # fmt: skip
@@ -95,17 +95,18 @@ def test_faults_look_like_the_real_thing(server: FaultLLM) -> None:
     assert {r["step"] for r in records if r["topic"] == "same"} == {"same|write_lesson|1"}
 
 
-async def test_the_llm_client_retries_dropped_and_cut_streams_it_reads_directly(
-    server: FaultLLM, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("way", ["direct", "unwrapped"])
+async def test_the_llm_client_retries_dropped_and_cut_streams_it_reads_itself(
+    way: str, server: FaultLLM, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The client reads an OpenAI-compatible provider's stream itself, past litellm's
-    stream wrapper: a connection dropped mid-answer (an incomplete chunked body) and a
-    body ended cleanly without a finish reason are both retried, and the answer is the
-    whole one."""
+    """The client reads an OpenAI-compatible provider's stream itself, through the OpenAI
+    SDK (``direct``) or past litellm's stream wrapper: a connection dropped mid-answer
+    (an incomplete chunked body) and a body ended cleanly without a finish reason are
+    both retried, and the answer is the whole one."""
     from shared.llm import LLMClient
     from shared.settings import LecternSettings
 
-    forbid_litellm_stream_wrapper(monkeypatch)
+    direct = read_answers(monkeypatch, way)
     server.set_faults(
         rate_429=0, rate_5xx=0, timeout_rate=0, cut_stream=0, invalid_json=0,
         cut_mode="mixed", cut_first={"write_lesson": 2},
@@ -116,8 +117,9 @@ async def test_the_llm_client_retries_dropped_and_cut_streams_it_reads_directly(
         llm_api_key="sk-test-dummy",
         llm_max_retries=2,
         llm_timeout_s=10.0,
+        **direct,
     )
-    client = LLMClient(settings, service="t-fault-direct")
+    client = LLMClient(settings, service=f"t-fault-{way}")
     client.backoff_base_s = 0.01
     streamed: list[str] = []
     attempts: list[int] = []
@@ -129,7 +131,7 @@ async def test_the_llm_client_retries_dropped_and_cut_streams_it_reads_directly(
         attempts.append(number)
         streamed.clear()  # a new attempt: the text so far is void
 
-    request = lesson_request("direct reads")
+    request = lesson_request(f"{way} reads")
     result = await client.stream(
         task="write_lesson",
         messages=request["messages"],
@@ -138,11 +140,11 @@ async def test_the_llm_client_retries_dropped_and_cut_streams_it_reads_directly(
         on_delta=on_delta,
         on_attempt=on_attempt,
     )
-    outcomes = [r["outcome"] for r in server.records() if r["topic"] == "direct reads"]
+    outcomes = [r["outcome"] for r in server.records() if r["topic"] == f"{way} reads"]
     assert outcomes == ["cut", "cut_clean", "ok"]
     assert attempts == [1, 2, 3] and result.attempts == 3
     with httpx.Client(base_url=server.url, timeout=10) as http:
-        whole, done, error = read_stream(http, lesson_request("direct reads"))
+        whole, done, error = read_stream(http, lesson_request(f"{way} reads"))
     assert done and error is None
     assert result.text == whole == "".join(streamed)
     assert result.output_tokens > 0

@@ -142,9 +142,7 @@ async def test_the_welcome_plan_is_built_from_the_courses_passages(deps: Any) ->
     async with deps.sessionmaker() as session:
         rows = (
             await session.execute(
-                select(modules)
-                .where(modules.c.course_id == course_id)
-                .order_by(modules.c.position)
+                select(modules).where(modules.c.course_id == course_id).order_by(modules.c.position)
             )
         ).all()
     assert rows and all("[S" not in r.description and "[S" not in r.title for r in rows)

@@ -58,3 +58,26 @@ def forbid_litellm_stream_wrapper(monkeypatch: Any) -> None:
         raise AssertionError("read through litellm's stream wrapper")
 
     monkeypatch.setattr(CustomStreamWrapper, "__anext__", forbidden)
+
+
+# How a client may read an answer: its own route, without litellm (``direct``); through
+# litellm, the provider's stream read past litellm's wrapper (``unwrapped``); through
+# litellm's wrapper (``wrapper``: how litellm's other providers are read).
+WAYS = ("direct", "unwrapped", "wrapper")
+
+
+def read_answers(monkeypatch: Any, way: str) -> dict[str, Any]:
+    """Make answers be read ``way`` (see :data:`WAYS`); the client's settings for it."""
+    import shared.llm.client as llm_client
+
+    if way == "direct":
+
+        def no_litellm() -> Any:
+            raise AssertionError("litellm used on a direct route")
+
+        monkeypatch.setattr(llm_client, "load_litellm", no_litellm)
+    elif way == "unwrapped":
+        forbid_litellm_stream_wrapper(monkeypatch)
+    else:
+        monkeypatch.setattr(llm_client, "_pieces", llm_client._WrappedStream)
+    return {"llm_direct": way == "direct"}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -25,7 +27,8 @@ from shared.llm.client import classify_error, retry_after_seconds
 from shared.llm.offline import HOOK_FAIL, HOOK_INVALID_JSON, HOOK_INVALID_JSON_ONCE
 from shared.settings import LecternSettings
 from tests.support.fake_openai import DEFAULT_REPLY, FakeOpenAIServer, run_fake_openai
-from tests.support.llm import forbid_litellm_stream_wrapper
+from tests.support.llm import WAYS, read_answers
+from tests.support.processes import ROOT
 
 PROFILE = "topic: Python\nlevel: beginner\nduration_hours: 8\nexpectations: automate reports"
 
@@ -472,11 +475,11 @@ async def test_a_long_stream_keeps_its_text_and_usage_while_chunks_are_dropped(
     """Read through litellm's wrapper (providers of other kinds), its copies of a long
     stream's chunks are dropped as it goes (memory per call in flight); the text and
     the provider's usage are whole."""
-    _read_through(monkeypatch, "wrapper")
+    read_answers(monkeypatch, "wrapper")
     reply = " ".join(f"word{i}" for i in range(300))  # 100 chunks of three words
     fake.behaviour.reply = reply
     recorder = Recorder()
-    client = make_client("t-long", recorder, **provider_settings(fake))
+    client = make_client("t-long", recorder, **provider_settings(fake, llm_direct=False))
     result = await client.stream(
         task="write_lesson",
         messages=messages("a long one"),
@@ -489,56 +492,42 @@ async def test_a_long_stream_keeps_its_text_and_usage_while_chunks_are_dropped(
     assert result.input_tokens == len("You are a course planner. a long one".split())
 
 
-def _read_through(monkeypatch: pytest.MonkeyPatch, path: str) -> None:
-    """Read provider streams ``directly`` (the wrapper forbidden) or through litellm's
-    ``wrapper`` (how providers of other kinds are read)."""
-    import shared.llm.client as llm_client
-
-    if path == "directly":
-        forbid_litellm_stream_wrapper(monkeypatch)
-    else:
-        monkeypatch.setattr(llm_client, "_pieces", llm_client._WrappedStream)
-
-
-async def _both_ways(
-    monkeypatch: pytest.MonkeyPatch, client: LLMClient, **call: Any
-) -> tuple[Any, list[str], Any, list[str]]:
-    """The same call read from the provider's stream, then through litellm's wrapper."""
-    direct = Recorder()
-    with monkeypatch.context() as m:
-        _read_through(m, "directly")
-        first = await client.stream(**call, on_delta=direct.on_delta)
-    wrapped = Recorder()
-    with monkeypatch.context() as m:
-        _read_through(m, "wrapper")
-        second = await client.stream(**call, on_delta=wrapped.on_delta)
-    return first, direct.deltas, second, wrapped.deltas
-
-
 @pytest.mark.parametrize("provider", ["openai-compatible", "offline"])
-async def test_known_streams_are_read_past_litellms_wrapper_and_say_the_same(
+async def test_every_way_of_reading_an_answer_says_the_same(
     provider: str, fake: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """An OpenAI-compatible provider's chunks and the offline model's are read directly
-    (litellm's wrapper costs most of a streamed call's CPU); the text, the pieces
-    streamed, the usage and the response model are what the wrapper gives."""
+    """An OpenAI-compatible provider's answer and the offline model's, read on their
+    direct routes (no litellm), past litellm's wrapper and through it (which costs most
+    of a streamed call's CPU): the text, the pieces streamed, the usage and the attempts
+    are the same."""
     fake.behaviour.reply = " ".join(f"word{i}" for i in range(120))
     settings = provider_settings(fake) if provider == "openai-compatible" else {}
-    client = make_client("t-direct", None, **settings)
-    first, first_deltas, second, second_deltas = await _both_ways(
-        monkeypatch,
-        client,
-        task="quiz",
-        messages=messages("a quiz on loops", "[lectern-task: quiz]\nWrite a quiz."),
-        prompt_name="p",
-        prompt_version="1",
-    )
+    results = []
+    for way in WAYS:
+        recorder = Recorder()
+        with monkeypatch.context() as m:
+            client = make_client(f"t-ways-{way}", None, **settings, **read_answers(m, way))
+            result = await client.stream(
+                task="quiz",
+                messages=messages("a quiz on loops", "[lectern-task: quiz]\nWrite a quiz."),
+                prompt_name="p",
+                prompt_version="1",
+                on_delta=recorder.on_delta,
+            )
+        results.append((result, recorder.deltas))
+    (first, first_deltas), *others = results
     assert first.text and len(first_deltas) > 10
-    assert first_deltas == second_deltas and first.text == second.text
-    assert (first.input_tokens, first.output_tokens) == (second.input_tokens, second.output_tokens)
-    assert first.attempts == second.attempts == 1
+    for other, deltas in others:
+        assert deltas == first_deltas and other.text == first.text
+        assert (other.input_tokens, other.output_tokens) == (
+            first.input_tokens,
+            first.output_tokens,
+        )
+        assert other.attempts == first.attempts == 1
+        assert other.cost_usd == first.cost_usd
     if provider == "openai-compatible":
-        assert first.output_tokens == 120  # the provider's usage chunk, read directly
+        assert first.output_tokens == 120  # the provider's usage chunk
+        assert {r["model"] for r in fake.behaviour.requests} == {"test-model"}
 
 
 def test_dropping_streamed_chunks_keeps_the_last_ones_and_usage() -> None:
@@ -593,16 +582,16 @@ async def test_provider_rate_limit_honours_retry_after(fake: FakeOpenAIServer) -
     assert recorder.payloads[0].attempts == 2 and recorder.payloads[0].status == "ok"
 
 
-@pytest.mark.parametrize("path", ["directly", "wrapper"])
+@pytest.mark.parametrize("way", WAYS)
 async def test_a_stream_ended_without_finish_reason_is_retried(
-    path: str, fake: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+    way: str, fake: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # a connection closed cleanly mid-answer must not be taken for the whole answer
-    _read_through(monkeypatch, path)
+    direct = read_answers(monkeypatch, way)
     fake.behaviour.cut_clean_times = 1
     recorder = Recorder()
-    service = f"t-cut-{path}"
-    client = make_client(service, recorder, **provider_settings(fake, llm_max_retries=2))
+    service = f"t-cut-{way}"
+    client = make_client(service, recorder, **provider_settings(fake, llm_max_retries=2, **direct))
     result = await client.stream(
         task="write_lesson",
         messages=messages("x"),
@@ -724,6 +713,99 @@ def test_error_classification() -> None:
         litellm.InternalServerError(message="boom", llm_provider="openai", model="m")
     ) == ("provider_error", True)
     assert classify_error(RuntimeError("?")) == ("provider_error", False)
+
+
+def test_the_direct_routes_errors_are_classified_as_litellms_are() -> None:
+    import openai
+
+    from shared.llm.offline import OfflineFailure
+
+    request = httpx.Request("POST", "http://x/v1/chat/completions")
+
+    def status(code: int) -> httpx.Response:
+        return httpx.Response(code, request=request, headers={"retry-after": "2"})
+
+    too_many = openai.RateLimitError("slow", response=status(429), body=None)
+    assert classify_error(too_many) == ("rate_limit", True)
+    assert retry_after_seconds(too_many) == 2.0
+    for code, cls in [(401, openai.AuthenticationError), (400, openai.BadRequestError),
+                      (404, openai.NotFoundError)]:  # fmt: skip
+        assert classify_error(cls("no", response=status(code), body=None)) == (
+            "provider_error",
+            False,
+        )
+    assert classify_error(openai.InternalServerError("x", response=status(503), body=None)) == (
+        "provider_error",
+        True,
+    )
+    assert classify_error(openai.APIStatusError("x", response=status(502), body=None)) == (
+        "provider_error",
+        True,
+    )
+    assert classify_error(openai.APITimeoutError(request)) == ("timeout", True)
+    assert classify_error(openai.APIConnectionError(request=request)) == ("provider_error", True)
+    # an error sent inside a stream, and a stream broken under the SDK
+    assert classify_error(openai.APIError("overloaded", request, body=None)) == (
+        "provider_error",
+        True,
+    )
+    assert classify_error(httpx.RemoteProtocolError("cut")) == ("provider_error", True)
+    assert classify_error(httpx.ReadTimeout("idle")) == ("timeout", True)
+    assert classify_error(OfflineFailure()) == ("provider_error", False)
+
+
+def test_the_direct_route_prices_a_call_as_litellm_does() -> None:
+    from shared.llm import prices
+
+    litellm = load_litellm()
+    for model in ("openai/gpt-4o-mini", "openai/gpt-4o", "openai/o3-mini"):
+        response = litellm.ModelResponse(
+            model=model,
+            usage=litellm.Usage(prompt_tokens=1200, completion_tokens=345, total_tokens=1545),
+        )
+        expected = litellm.completion_cost(completion_response=response, model=model)
+        assert prices.cost(model, 1200, 345) == pytest.approx(expected)
+    assert prices.cost("openai/a-self-hosted-model", 1200, 345) is None
+
+
+def test_openai_and_offline_models_are_called_without_importing_litellm(
+    fake: FakeOpenAIServer,
+) -> None:
+    """A worker whose models are ``openai/*`` (with an offline fallback) warms up, streams
+    and validates answers without ever importing litellm (about 140 MB and 4 s)."""
+    code = f"""
+import asyncio, sys
+from pydantic import BaseModel
+from shared.llm import LLMClient
+from shared.settings import LecternSettings
+
+class Answer(BaseModel):
+    title: str
+
+async def main():
+    client = LLMClient(LecternSettings(
+        llm_model="openai/test-model", llm_api_base={fake.base_url!r},
+        llm_api_key="sk-test", llm_fallback_models=["offline/lectern"], llm_max_retries=0,
+    ), service="t-no-litellm")
+    await client.warm_up()
+    call = dict(prompt_name="p", prompt_version="1")
+    text = await client.stream(task="welcome_plan", messages=[
+        {{"role": "user", "content": "hi"}}], **call)
+    quiz, result = await client.structured(task="quiz", schema=Answer, messages=[
+        {{"role": "user", "content": "title: Loops"}}], model="offline/lectern",
+        **call)
+    print(text.model, result.model, bool(quiz.title), client.estimate_cost(10, 10))
+    print(sorted({{m.split(".")[0] for m in sys.modules}} & {{"litellm", "tiktoken"}}))
+
+asyncio.run(main())
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    first, second = done.stdout.strip().splitlines()
+    assert first == "openai/test-model offline/lectern True None"
+    assert second == "[]"
 
 
 def test_offline_provider_registered_once() -> None:

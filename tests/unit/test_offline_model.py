@@ -18,9 +18,10 @@ from shared.llm.offline import (
     HOOK_INVALID_JSON,
     HOOK_INVALID_JSON_ONCE,
     JSON_SCHEMA_HEADER,
-    OfflineLLM,
     _schedule,
+    astream,
     generate,
+    latency_s,
     module_count,
     parse_modules,
     parse_profile,
@@ -337,7 +338,7 @@ async def test_a_slow_consumer_does_not_stretch_the_answer(
     messages = conversation("write_lesson", ("user", "Title: Loops\nTopic: Python"))
     started = time.monotonic()
     chunks = 0
-    async for _ in OfflineLLM().astreaming(model="offline/lectern", messages=messages):
+    async for _ in astream(messages, latency_s()):
         chunks += 1
         time.sleep(0.002)  # noqa: ASYNC251 (the consumer's own work, blocking the loop)
     elapsed = time.monotonic() - started
