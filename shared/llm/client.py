@@ -286,6 +286,63 @@ def _openai_piece(chunk: Any) -> _Piece:
     return _Piece(text, chunk.usage, chunk.model, choice.finish_reason is not None)
 
 
+def _chunk_piece(chunk: dict[str, Any]) -> _Piece:
+    """A chat completion chunk as sent (its JSON), as a piece (usage on the last one)."""
+    usage = chunk.get("usage")
+    usage = SimpleNamespace(**usage) if isinstance(usage, dict) else None
+    choices = chunk.get("choices")
+    if not choices:
+        return _Piece(None, usage, chunk.get("model"))
+    choice = choices[0]
+    delta = choice.get("delta") or {}
+    finished = choice.get("finish_reason") is not None
+    return _Piece(delta.get("content"), usage, chunk.get("model"), finished)
+
+
+async def _sse_chunks(response: Any) -> Any:
+    """The JSON objects of an OpenAI-style event stream (``data: {...}`` events until
+    ``data: [DONE]``), from an httpx response.
+
+    Raises:
+        openai.APIError: for an error the provider sends as an event (the SDK's error).
+    """
+    pending = b""
+    data: list[bytes] = []
+    async for block in response.aiter_bytes():
+        *lines, pending = (pending + block).split(b"\n")
+        for line in lines:
+            line = line.rstrip(b"\r")
+            if line:
+                if line.startswith(b"data:"):
+                    data.append(line[6:] if line[5:6] == b" " else line[5:])
+                continue  # event:, id:, retry: and comments carry nothing here
+            if data:
+                chunk = _sse_event(response, b"\n".join(data))
+                data.clear()
+                if chunk is None:
+                    return
+                yield chunk
+    if pending.startswith(b"data:"):  # the last event, without its blank line
+        data.append(pending[6:] if pending[5:6] == b" " else pending[5:])
+    if data and (chunk := _sse_event(response, b"\n".join(data))) is not None:
+        yield chunk
+
+
+def _sse_event(response: Any, payload: bytes) -> dict[str, Any] | None:
+    """An event's JSON object; None at ``[DONE]``; raises the provider's error event."""
+    if payload.startswith(b"[DONE]"):
+        return None
+    chunk = json.loads(payload)
+    if not isinstance(chunk, dict):
+        return {}
+    if chunk.get("error"):
+        error = chunk["error"]
+        message = error.get("message") if isinstance(error, dict) else str(error)
+        openai = sys.modules["openai"]
+        raise openai.APIError(message or "error in the stream", response.request, body=error)
+    return chunk
+
+
 def _offline_piece(chunk: Any) -> _Piece | None:
     """One of the offline model's chunks (``GenericStreamingChunk``) as a piece."""
     if not isinstance(chunk, dict):
@@ -1002,9 +1059,11 @@ class LLMClient:
         if route == "openai":
             if "openai" not in sys.modules:  # a prompt's own model: not warmed up
                 await asyncio.to_thread(_load_openai)
-            create = self._openai_client().chat.completions.create
-            stream = await create(**request)
-            return stream.close, _ProviderStream(None, stream, _openai_piece)
+            # The SDK sends the request and raises its errors; the body's events are read
+            # here (the SDK would build pydantic chunk objects: a tenth of a worker's CPU).
+            chat = self._openai_client().chat.completions.with_streaming_response
+            response = (await chat.create(**request).__aenter__()).http_response
+            return response.aclose, _ProviderStream(None, _sse_chunks(response), _chunk_piece)
         if "litellm" not in sys.modules:  # a prompt's own model: import it off the loop
             await asyncio.to_thread(load_litellm)
         response = await load_litellm().acompletion(**request)

@@ -530,6 +530,47 @@ async def test_every_way_of_reading_an_answer_says_the_same(
         assert {r["model"] for r in fake.behaviour.requests} == {"test-model"}
 
 
+async def test_an_event_stream_is_read_in_any_framing_and_its_error_event_raised() -> None:
+    """The direct route reads the provider's event stream itself: events split anywhere
+    across network reads, CRLF lines, comments and ``event:`` lines, an event of several
+    ``data:`` lines, and a last event without its blank line; an error event is the
+    SDK's ``APIError`` (retried); nothing after ``[DONE]`` is read."""
+    import openai
+
+    from shared.llm.client import _sse_chunks
+
+    class Body:
+        def __init__(self, raw: bytes, size: int) -> None:
+            self.blocks = [raw[i : i + size] for i in range(0, len(raw), size)]
+            self.request = httpx.Request("POST", "http://x/v1/chat/completions")
+
+        async def aiter_bytes(self) -> Any:
+            for block in self.blocks:
+                yield block
+
+    async def read(raw: bytes, size: int) -> list[Any]:
+        return [chunk async for chunk in _sse_chunks(Body(raw, size))]
+
+    stream = (
+        b": keep-alive\r\n\r\n"
+        b'data: {"choices": [{"delta": {"content": "Hel"}}]}\r\n\r\n'
+        b'event: message\ndata: {"choices": [{"delta":\ndata: {"content": "lo"}}]}\n\n'
+        b'data:{"choices": [], "usage": {"prompt_tokens": 3}}\n\n'
+        b"data: [DONE]\n\n"
+        b'data: {"choices": [{"delta": {"content": "after the end"}}]}\n\n'
+    )
+    for size in (1, 7, len(stream)):
+        chunks = await read(stream, size)
+        assert [c["choices"][0]["delta"]["content"] for c in chunks[:2]] == ["Hel", "lo"]
+        assert chunks[2]["usage"] == {"prompt_tokens": 3} and len(chunks) == 3
+    unended = b'data: {"choices": [{"delta": {"content": "x"}, "finish_reason": "stop"}]}'
+    assert (await read(unended, 5))[0]["choices"][0]["finish_reason"] == "stop"
+    failing = b'data: {"choices": []}\n\ndata: {"error": {"message": "overloaded"}}\n\n'
+    with pytest.raises(openai.APIError, match="overloaded") as caught:
+        await read(failing, 4)
+    assert classify_error(caught.value) == ("provider_error", True)
+
+
 def test_dropping_streamed_chunks_keeps_the_last_ones_and_usage() -> None:
     from types import SimpleNamespace
 
