@@ -458,6 +458,30 @@ def route_of(model: str, *, direct: bool = True) -> Route:
     return "litellm"
 
 
+# The OpenAI SDK's exceptions (litellm's derive from them) and what they mean, in order:
+# APITimeoutError derives from APIConnectionError, so it comes first.
+_SDK_ERRORS: tuple[tuple[tuple[str, ...], ErrorKind, bool], ...] = (
+    (("APITimeoutError",), "timeout", True),
+    (("RateLimitError",), "rate_limit", True),
+    (
+        (
+            "AuthenticationError",
+            "PermissionDeniedError",
+            "BadRequestError",
+            "NotFoundError",
+            "UnprocessableEntityError",
+        ),
+        "provider_error",
+        False,
+    ),
+    (("InternalServerError", "APIConnectionError"), "provider_error", True),
+)
+_STATUS_ERRORS: dict[int, tuple[ErrorKind, bool]] = {
+    429: ("rate_limit", True),
+    408: ("timeout", True),
+}
+
+
 def classify_error(exc: BaseException) -> tuple[ErrorKind, bool]:
     """The error kind of a failed attempt and whether retrying it may help.
 
@@ -468,39 +492,20 @@ def classify_error(exc: BaseException) -> tuple[ErrorKind, bool]:
         return "timeout", True
     openai = sys.modules.get("openai")
     if openai is not None:
-        # APITimeoutError derives from APIConnectionError: test it first.
-        if isinstance(exc, openai.APITimeoutError):
-            return "timeout", True
-        if isinstance(exc, openai.RateLimitError):
-            return "rate_limit", True
-        if isinstance(
-            exc,
-            openai.AuthenticationError
-            | openai.PermissionDeniedError
-            | openai.BadRequestError
-            | openai.NotFoundError
-            | openai.UnprocessableEntityError,
-        ):
-            return "provider_error", False
-        if isinstance(exc, openai.InternalServerError | openai.APIConnectionError):
-            return "provider_error", True
+        for names, kind, retryable in _SDK_ERRORS:
+            if isinstance(exc, tuple(getattr(openai, name) for name in names)):
+                return kind, retryable
     status = getattr(exc, "status_code", None)
     if isinstance(status, int):
-        if status == 429:
-            return "rate_limit", True
-        if status == 408:
-            return "timeout", True
-        return "provider_error", status >= 500
+        return _STATUS_ERRORS.get(status, ("provider_error", status >= 500))
     if openai is not None and isinstance(exc, openai.APIError):
         # no status: an error the provider sent inside a stream (overloaded, mostly)
         return "provider_error", True
     httpx = sys.modules.get("httpx")
-    if httpx is not None:
-        # the OpenAI SDK leaves a broken stream's transport errors as they are
-        if isinstance(exc, httpx.TimeoutException):
-            return "timeout", True
-        if isinstance(exc, httpx.TransportError):
-            return "provider_error", True
+    if httpx is not None and isinstance(exc, httpx.TimeoutException):
+        return "timeout", True
+    if httpx is not None and isinstance(exc, httpx.TransportError):
+        return "provider_error", True  # the SDK leaves a broken stream's errors as they are
     if isinstance(exc, ConnectionError):
         return "provider_error", True
     return "provider_error", False
