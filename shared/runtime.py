@@ -371,6 +371,8 @@ class Runtime:
     async def _after_shutdown(self) -> None:
         for hook in self.shutdown_hooks:
             await hook()
+        if self._llm is not None:
+            await self._llm.aclose()
         await self.engine.dispose()
 
     def app(self, title: str) -> AsgiFastStream:

@@ -103,7 +103,8 @@ class LecternSettings(BaseSettings):
         True,
         validation_alias=AliasChoices("LECTERN_LLM_DIRECT"),
         description=(
-            "call openai/* models with the OpenAI SDK and offline/* models in-process, "
+            "call openai/* models over Lectern's own HTTP client and offline/* models "
+            "in-process, "
             "without importing litellm (about 140 MB and 4 s); false sends every model "
             "through litellm"
         ),

@@ -5,12 +5,12 @@
 round, Prometheus metrics, an OpenTelemetry span per call and an
 :class:`~shared.contracts.llm.LLMCallCompletedPayload` per call.
 
-Each model has a route (:func:`route_of`): ``openai/*`` models go through the OpenAI
-SDK (OpenAI and every OpenAI-compatible server), ``offline/*`` models are answered
-in-process, and every other provider goes through ``litellm.acompletion``. litellm is
-imported only for a model that needs it: its import costs about 140 MB and 4 s, which
-a content worker holding a thousand generations cannot spare (``LECTERN_LLM_DIRECT=false``
-sends every model through litellm).
+Each model has a route (:func:`route_of`): ``openai/*`` models are streamed over HTTP
+by :mod:`shared.llm.openai_http` (OpenAI and every OpenAI-compatible server),
+``offline/*`` models are answered in-process, and every other provider goes through
+``litellm.acompletion``. litellm is imported only for a model that needs it: its import
+costs about 140 MB and 4 s, which a content worker holding a thousand generations
+cannot spare (``LECTERN_LLM_DIRECT=false`` sends every model through litellm).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import asyncio
 import inspect
 import json
 import logging
-import os
 import random
 import re
 import sys
@@ -30,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from functools import cache
-from types import ModuleType, SimpleNamespace
+from types import SimpleNamespace
 from typing import Any, Literal, TypeVar
 
 from opentelemetry import trace
@@ -42,7 +41,7 @@ from shared.contracts.llm import (
     VARIABLES_PREVIEW_MAX,
     LLMCallCompletedPayload,
 )
-from shared.llm import load_litellm, metrics, prices
+from shared.llm import load_litellm, metrics, openai_http, prices
 from shared.settings import LecternSettings
 
 logger = logging.getLogger(__name__)
@@ -299,50 +298,6 @@ def _chunk_piece(chunk: dict[str, Any]) -> _Piece:
     return _Piece(delta.get("content"), usage, chunk.get("model"), finished)
 
 
-async def _sse_chunks(response: Any) -> Any:
-    """The JSON objects of an OpenAI-style event stream (``data: {...}`` events until
-    ``data: [DONE]``), from an httpx response.
-
-    Raises:
-        openai.APIError: for an error the provider sends as an event (the SDK's error).
-    """
-    pending = b""
-    data: list[bytes] = []
-    async for block in response.aiter_bytes():
-        *lines, pending = (pending + block).split(b"\n")
-        for line in lines:
-            line = line.rstrip(b"\r")
-            if line:
-                if line.startswith(b"data:"):
-                    data.append(line[6:] if line[5:6] == b" " else line[5:])
-                continue  # event:, id:, retry: and comments carry nothing here
-            if data:
-                chunk = _sse_event(response, b"\n".join(data))
-                data.clear()
-                if chunk is None:
-                    return
-                yield chunk
-    if pending.startswith(b"data:"):  # the last event, without its blank line
-        data.append(pending[6:] if pending[5:6] == b" " else pending[5:])
-    if data and (chunk := _sse_event(response, b"\n".join(data))) is not None:
-        yield chunk
-
-
-def _sse_event(response: Any, payload: bytes) -> dict[str, Any] | None:
-    """An event's JSON object; None at ``[DONE]``; raises the provider's error event."""
-    if payload.startswith(b"[DONE]"):
-        return None
-    chunk = json.loads(payload)
-    if not isinstance(chunk, dict):
-        return {}
-    if chunk.get("error"):
-        error = chunk["error"]
-        message = error.get("message") if isinstance(error, dict) else str(error)
-        openai = sys.modules["openai"]
-        raise openai.APIError(message or "error in the stream", response.request, body=error)
-    return chunk
-
-
 def _offline_piece(chunk: Any) -> _Piece | None:
     """One of the offline model's chunks (``GenericStreamingChunk``) as a piece."""
     if not isinstance(chunk, dict):
@@ -379,35 +334,6 @@ def _known_streams() -> tuple[type, type, str]:
     from shared.llm.offline import PROVIDER
 
     return openai.AsyncStream, ChatCompletionChunk, PROVIDER
-
-
-def _load_openai() -> ModuleType:
-    """The OpenAI SDK, with the chat resources its client would import at the first call."""
-    import openai
-    import openai.resources.chat
-
-    return openai
-
-
-def _new_openai_client(settings: LecternSettings) -> Any:
-    """The OpenAI SDK's client for ``openai/*`` models: ``LLM_API_BASE`` (else
-    ``OPENAI_API_BASE``, else the SDK's own default) and ``LLM_API_KEY`` (else
-    ``OPENAI_API_KEY``; a local server may need none). No retries of its own (the
-    client's are the only ones, counted and visible) and no cap on connections below
-    the calls in flight (bounded by the messages a worker holds, ``LECTERN_PREFETCH``)."""
-    import httpx
-
-    openai = _load_openai()
-    limit = int(os.environ.get("AIOHTTP_CONNECTOR_LIMIT") or 10_000)
-    return openai.AsyncOpenAI(
-        api_key=settings.llm_api_key or os.environ.get("OPENAI_API_KEY") or "",
-        base_url=settings.llm_api_base or os.environ.get("OPENAI_API_BASE") or None,
-        max_retries=0,
-        timeout=settings.llm_timeout_s,
-        http_client=openai.DefaultAsyncHttpxClient(
-            limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit)
-        ),
-    )
 
 
 # litellm's stream wrapper keeps every chunk it returns (``chunks``), to rebuild the whole
@@ -447,8 +373,9 @@ def is_offline(model: str) -> bool:
 
 
 def route_of(model: str, *, direct: bool = True) -> Route:
-    """How ``model`` is called: ``offline`` (in-process), ``openai`` (the OpenAI SDK, for
-    ``openai/*``) or ``litellm`` (any other provider, or every model when not ``direct``)."""
+    """How ``model`` is called: ``offline`` (in-process), ``openai`` (HTTP to an
+    OpenAI-compatible server, for ``openai/*``) or ``litellm`` (any other provider, or
+    every model when not ``direct``)."""
     if not direct:
         return "litellm"
     if model.startswith(OFFLINE_PREFIX):
@@ -485,8 +412,9 @@ _STATUS_ERRORS: dict[int, tuple[ErrorKind, bool]] = {
 def classify_error(exc: BaseException) -> tuple[ErrorKind, bool]:
     """The error kind of a failed attempt and whether retrying it may help.
 
-    litellm's exceptions derive from the OpenAI SDK's, so one set of checks covers both
-    routes; neither library is imported here (an exception of theirs means it is loaded).
+    litellm's exceptions derive from the OpenAI SDK's, so one set of checks covers them;
+    the ``openai/*`` route's own errors carry a status, or are connection errors.
+    Neither library is imported here (an exception of theirs means it is loaded).
     """
     if isinstance(exc, TimeoutError):
         return "timeout", True
@@ -498,8 +426,11 @@ def classify_error(exc: BaseException) -> tuple[ErrorKind, bool]:
     status = getattr(exc, "status_code", None)
     if isinstance(status, int):
         return _STATUS_ERRORS.get(status, ("provider_error", status >= 500))
-    if openai is not None and isinstance(exc, openai.APIError):
-        # no status: an error the provider sent inside a stream (overloaded, mostly)
+    if isinstance(exc, openai_http.ProviderError) or (
+        openai is not None and isinstance(exc, openai.APIError)
+    ):
+        # no status: a broken connection, or an error the provider sent inside a stream
+        # (overloaded, mostly)
         return "provider_error", True
     httpx = sys.modules.get("httpx")
     if httpx is not None and isinstance(exc, httpx.TimeoutException):
@@ -655,8 +586,8 @@ class LLMClient:
         self._before_call = before_call
         self._tracer = trace.get_tracer("lectern.llm")
         self._unpriced: set[str] = set()
-        # the OpenAI SDK's client, made on first use in the event loop it serves
-        self._openai: tuple[asyncio.AbstractEventLoop, Any] | None = None
+        # the openai/* route's HTTP client, made on its first call
+        self._http: openai_http.ChatHTTP | None = None
 
     @property
     def models(self) -> list[str]:
@@ -672,15 +603,15 @@ class LLMClient:
         """Load what the configured models' routes need, so the first call is not slow.
 
         Importing litellm takes seconds and its first completion loads more modules
-        lazily (so it makes one offline call); the OpenAI SDK takes a fraction of a
-        second. A worker does this before it reports ready, not inside a request.
+        lazily (so it makes one offline call); aiohttp, for ``openai/*``, takes a
+        fraction of a second. A worker does this before it reports ready, not inside a request.
         """
         from shared.llm.offline import LATENCY_METADATA_KEY, task_marker
         from shared.settings import OFFLINE_MODEL
 
         routes = {self.route(model) for model in self.models}
         if "openai" in routes:
-            await asyncio.to_thread(_load_openai)
+            await asyncio.to_thread(openai_http.load)
         if "litellm" in routes:
             litellm = await asyncio.to_thread(load_litellm)
             await litellm.acompletion(
@@ -1043,12 +974,16 @@ class LLMClient:
         kwargs["messages"] = messages
         return kwargs
 
-    def _openai_client(self) -> Any:
-        """The OpenAI SDK's client for this event loop (its connections belong to one)."""
-        loop = asyncio.get_running_loop()
-        if self._openai is None or self._openai[0] is not loop:
-            self._openai = (loop, _new_openai_client(self._settings))
-        return self._openai[1]
+    def _chat_http(self) -> openai_http.ChatHTTP:
+        """The ``openai/*`` route's HTTP client (built at its first call)."""
+        if self._http is None:
+            self._http = openai_http.ChatHTTP(self._settings)
+        return self._http
+
+    async def aclose(self) -> None:
+        """Close the ``openai/*`` route's connections (on this event loop)."""
+        if self._http is not None:
+            await self._http.aclose()
 
     async def _open(
         self, model: str, request: dict[str, Any]
@@ -1062,13 +997,10 @@ class LLMClient:
             chunks = offline.astream(request["messages"], delay)
             return chunks.aclose, _ProviderStream(None, chunks, _offline_piece)
         if route == "openai":
-            if "openai" not in sys.modules:  # a prompt's own model: not warmed up
-                await asyncio.to_thread(_load_openai)
-            # The SDK sends the request and raises its errors; the body's events are read
-            # here (the SDK would build pydantic chunk objects: a tenth of a worker's CPU).
-            chat = self._openai_client().chat.completions.with_streaming_response
-            response = (await chat.create(**request).__aenter__()).http_response
-            return response.aclose, _ProviderStream(None, _sse_chunks(response), _chunk_piece)
+            if "aiohttp" not in sys.modules:  # a prompt's own model: not warmed up
+                await asyncio.to_thread(openai_http.load)
+            close, chunks = await self._chat_http().open(request)
+            return close, _ProviderStream(None, chunks, _chunk_piece)
         if "litellm" not in sys.modules:  # a prompt's own model: import it off the loop
             await asyncio.to_thread(load_litellm)
         response = await load_litellm().acompletion(**request)

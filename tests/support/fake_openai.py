@@ -44,6 +44,7 @@ class FakeBehaviour:
     retry_after: str = "1"
     fail_models: set[str] = field(default_factory=set)
     cut_clean_times: int = 0
+    fail_status: list[int] = field(default_factory=list)  # the next answers' error statuses
     requests: list[dict[str, Any]] = field(default_factory=list)
     request_times: list[float] = field(default_factory=list)
 
@@ -55,6 +56,7 @@ class FakeBehaviour:
         self.retry_after = "1"
         self.fail_models = set()
         self.cut_clean_times = 0
+        self.fail_status = []
         self.requests.clear()
         self.request_times.clear()
 
@@ -87,6 +89,9 @@ def build_app(behaviour: FakeBehaviour) -> Starlette:
             return _error(429, "slow down", {"Retry-After": behaviour.retry_after})
         if model in behaviour.fail_models:
             return _error(500, f"{model} is broken")
+        if behaviour.fail_status:
+            status = behaviour.fail_status.pop(0)
+            return _error(status, f"refused with {status}", {"Retry-After": behaviour.retry_after})
 
         text = '{"title": "Broken", "items": [1, 2' if behaviour.invalid_json else behaviour.reply
         prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in body["messages"])

@@ -96,6 +96,17 @@ class Recorder:
         self.attempts.append(number)
 
 
+_clients: list[LLMClient] = []
+
+
+@pytest.fixture(autouse=True)
+async def _close_clients() -> Any:
+    """Close the clients a test made (the ``openai/*`` route's connections)."""
+    yield
+    while _clients:
+        await _clients.pop().aclose()
+
+
 def make_client(service: str, recorder: Recorder | None = None, **settings: Any) -> LLMClient:
     client = LLMClient(
         LecternSettings(**settings),
@@ -104,6 +115,7 @@ def make_client(service: str, recorder: Recorder | None = None, **settings: Any)
     )
     # Keep retry tests fast; Retry-After still applies as sent.
     client.backoff_base_s = 0.01
+    _clients.append(client)
     return client
 
 
@@ -533,23 +545,16 @@ async def test_every_way_of_reading_an_answer_says_the_same(
 async def test_an_event_stream_is_read_in_any_framing_and_its_error_event_raised() -> None:
     """The direct route reads the provider's event stream itself: events split anywhere
     across network reads, CRLF lines, comments and ``event:`` lines, an event of several
-    ``data:`` lines, and a last event without its blank line; an error event is the
-    SDK's ``APIError`` (retried); nothing after ``[DONE]`` is read."""
-    import openai
+    ``data:`` lines, and a last event without its blank line; an error event is a
+    ``ProviderError`` (retried); nothing after ``[DONE]`` is read."""
+    from shared.llm.openai_http import ProviderError, sse_chunks
 
-    from shared.llm.client import _sse_chunks
-
-    class Body:
-        def __init__(self, raw: bytes, size: int) -> None:
-            self.blocks = [raw[i : i + size] for i in range(0, len(raw), size)]
-            self.request = httpx.Request("POST", "http://x/v1/chat/completions")
-
-        async def aiter_bytes(self) -> Any:
-            for block in self.blocks:
-                yield block
+    async def blocks(raw: bytes, size: int) -> Any:
+        for i in range(0, len(raw), size):
+            yield raw[i : i + size]
 
     async def read(raw: bytes, size: int) -> list[Any]:
-        return [chunk async for chunk in _sse_chunks(Body(raw, size))]
+        return [chunk async for chunk in sse_chunks(blocks(raw, size))]
 
     stream = (
         b": keep-alive\r\n\r\n"
@@ -566,7 +571,7 @@ async def test_an_event_stream_is_read_in_any_framing_and_its_error_event_raised
     unended = b'data: {"choices": [{"delta": {"content": "x"}, "finish_reason": "stop"}]}'
     assert (await read(unended, 5))[0]["choices"][0]["finish_reason"] == "stop"
     failing = b'data: {"choices": []}\n\ndata: {"error": {"message": "overloaded"}}\n\n'
-    with pytest.raises(openai.APIError, match="overloaded") as caught:
+    with pytest.raises(ProviderError, match="overloaded") as caught:
         await read(failing, 4)
     assert classify_error(caught.value) == ("provider_error", True)
 
@@ -621,6 +626,40 @@ async def test_provider_rate_limit_honours_retry_after(fake: FakeOpenAIServer) -
     assert sample("lectern_llm_retries_total", service="t-429", task="quiz") - retries_before == 1
     assert sample("lectern_llm_errors_total", service="t-429", task="quiz", kind="rate_limit") >= 1
     assert recorder.payloads[0].attempts == 2 and recorder.payloads[0].status == "ok"
+
+
+@pytest.mark.parametrize("way", WAYS)
+async def test_a_refused_request_means_the_same_on_every_route(
+    way: str, fake: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server's refusal is retried, or not, alike on the direct route (its own HTTP)
+    and through litellm: a rate limit and a server error are tried again, a bad key, a
+    bad request and an unknown model are not; the error names the server's message."""
+    direct = read_answers(monkeypatch, way)
+    fake.behaviour.retry_after = "0"
+    client = make_client(f"t-refused-{way}", **provider_settings(fake, **direct))
+    for status, kind, retryable in [
+        (429, "rate_limit", True),
+        (503, "provider_error", True),
+        (500, "provider_error", True),
+        (401, "provider_error", False),
+        (400, "provider_error", False),
+        (404, "provider_error", False),
+    ]:
+        fake.behaviour.fail_status = [status, status]
+        fake.behaviour.requests.clear()
+        with pytest.raises(LLMError) as caught:
+            await client.stream(
+                task="quiz", messages=messages("x"), prompt_name="p", prompt_version="1"
+            )
+        assert (caught.value.kind, caught.value.retryable) == (kind, retryable), status
+        assert len(fake.behaviour.requests) == (2 if retryable else 1), status
+        assert f"refused with {status}" in str(caught.value)
+    fake.behaviour.fail_status = [503]  # then a healthy answer: the retry gets it
+    result = await client.stream(
+        task="quiz", messages=messages("x"), prompt_name="p", prompt_version="1"
+    )
+    assert result.text == DEFAULT_REPLY and result.attempts == 2
 
 
 @pytest.mark.parametrize("way", WAYS)
@@ -813,7 +852,8 @@ def test_openai_and_offline_models_are_called_without_importing_litellm(
     fake: FakeOpenAIServer,
 ) -> None:
     """A worker whose models are ``openai/*`` (with an offline fallback) warms up, streams
-    and validates answers without ever importing litellm (about 140 MB and 4 s)."""
+    and validates answers without ever importing litellm (about 140 MB and 4 s), or the
+    OpenAI SDK; nothing is left open (Python would warn on stderr)."""
     code = f"""
 import asyncio, sys
 from pydantic import BaseModel
@@ -835,8 +875,9 @@ async def main():
     quiz, result = await client.structured(task="quiz", schema=Answer, messages=[
         {{"role": "user", "content": "title: Loops"}}], model="offline/lectern",
         **call)
+    await client.aclose()
     print(text.model, result.model, bool(quiz.title), client.estimate_cost(10, 10))
-    print(sorted({{m.split(".")[0] for m in sys.modules}} & {{"litellm", "tiktoken"}}))
+    print(sorted({{m.split(".")[0] for m in sys.modules}} & {{"litellm", "tiktoken", "openai"}}))
 
 asyncio.run(main())
 """
@@ -847,6 +888,7 @@ asyncio.run(main())
     first, second = done.stdout.strip().splitlines()
     assert first == "openai/test-model offline/lectern True None"
     assert second == "[]"
+    assert "Unclosed" not in done.stderr, done.stderr
 
 
 def test_offline_provider_registered_once() -> None:
