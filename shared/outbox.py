@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -34,19 +35,23 @@ async def enqueue(session: AsyncSession, metadata: MetaData, message: Message) -
     """Add ``message`` to the outbox in the session's transaction (once per message_id)."""
     carrier: dict[str, str] = {}
     propagate.inject(carrier)  # keeps the trace when the relay publishes later
-    table = outbox_table(metadata)
     await session.execute(
-        insert(table)
-        .values(
-            message_id=message.message_id,
-            schema=message.SCHEMA,
-            exchange=message.exchange(),
-            routing_key=message.routing_key(),
-            body=message.to_wire(),
-            headers=carrier,
-        )
-        .on_conflict_do_nothing(index_elements=["message_id"])
+        _enqueue_statement(outbox_table(metadata)),
+        {
+            "message_id": message.message_id,
+            "schema": message.SCHEMA,
+            "exchange": message.exchange(),
+            "routing_key": message.routing_key(),
+            "body": message.to_wire(),
+            "headers": carrier,
+        },
     )
+
+
+@cache
+def _enqueue_statement(table: Table) -> Any:
+    """The outbox row's insert, built once (run with the row as parameters)."""
+    return insert(table).on_conflict_do_nothing(index_elements=["message_id"])
 
 
 def _in_order(rows: list[Any]) -> list[list[Any]]:
