@@ -87,6 +87,21 @@ def limit_for(settings: LecternSettings, kind: str) -> int | None:
     return limit or None
 
 
+# Built once, run with the row as parameters (params: account, period, kind, tokens_used).
+_new_budget = insert(budgets)
+_CHARGE = _new_budget.on_conflict_do_update(
+    index_elements=[budgets.c.account, budgets.c.period],
+    set_={
+        "tokens_used": budgets.c.tokens_used + _new_budget.excluded.tokens_used,
+        "updated_at": func.now(),
+    },
+).returning(budgets.c.tokens_used, budgets.c.kind)
+_OPEN_BUDGET = _new_budget.on_conflict_do_update(
+    index_elements=[budgets.c.account, budgets.c.period],
+    set_={"kind": _new_budget.excluded.kind},  # a guest who registered becomes a user
+).returning(budgets.c.tokens_used)
+
+
 async def charge(session: Any, body: dict[str, Any], settings: LecternSettings) -> bool:
     """Charge an ``llm.call_completed`` event's tokens to its account (in ``session``'s
     transaction; the caller makes sure each event is charged once).
@@ -103,15 +118,10 @@ async def charge(session: Any, body: dict[str, Any], settings: LecternSettings) 
     if account is None or tokens <= 0:
         return False
     period = period_of()
-    stmt = insert(budgets).values(
-        account=account.key, period=period, kind=account.kind, tokens_used=tokens
-    )
     row = (
         await session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[budgets.c.account, budgets.c.period],
-                set_={"tokens_used": budgets.c.tokens_used + tokens, "updated_at": func.now()},
-            ).returning(budgets.c.tokens_used, budgets.c.kind)
+            _CHARGE,
+            {"account": account.key, "period": period, "kind": account.kind, "tokens_used": tokens},
         )
     ).one()
     TOKENS_CHARGED.labels(row.kind).inc(tokens)
@@ -164,15 +174,10 @@ async def budget_in(session: AsyncSession, settings: LecternSettings, who: Princ
     """:func:`budget_of` in the caller's transaction."""
     account, now = account_of(who), datetime.now(UTC)
     period = period_of(now)
-    stmt = insert(budgets).values(
-        account=account.key, period=period, kind=account.kind, tokens_used=0
-    )
     used = (
         await session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[budgets.c.account, budgets.c.period],
-                set_={"kind": account.kind},  # a guest who registered becomes a user
-            ).returning(budgets.c.tokens_used)
+            _OPEN_BUDGET,
+            {"account": account.key, "period": period, "kind": account.kind, "tokens_used": 0},
         )
     ).scalar_one()
     limit = limit_for(settings, account.kind)

@@ -16,6 +16,8 @@ from shared import rpc
 from shared.contracts.base import Message, new_id
 from shared.metrics import JOBS
 
+_NEW_JOB = insert(jobs)  # run with the row as parameters (built once)
+
 
 class Accepted(BaseModel):
     course_id: str = Field(description="The course concerned.")
@@ -45,16 +47,17 @@ async def submit(
     async with runtime.sessionmaker() as session, session.begin():
         await require_budget_in(session, request.app.state.settings, who)
         await session.execute(
-            insert(jobs).values(
-                job_id=command.job_id,
-                user_id=who.user_id,
-                tenant_id=who.tenant_id,
-                kind=kind,
-                course_id=course_id,
-                final_events=final_events,
-                status="running",
-                last_seq=0,
-            )
+            _NEW_JOB,
+            {
+                "job_id": command.job_id,
+                "user_id": who.user_id,
+                "tenant_id": who.tenant_id,
+                "kind": kind,
+                "course_id": course_id,
+                "final_events": final_events,
+                "status": "running",
+                "last_seq": 0,
+            },
         )
     try:
         await runtime.publish(command)

@@ -79,6 +79,17 @@ def _key(rule: Rule, subject: str) -> str:
     return f"{rule.name}:{digest}"
 
 
+# Built once; run with the counted rows as parameters (one statement for all of them).
+_HIT = (
+    insert(rate_limits)
+    .on_conflict_do_update(
+        index_elements=[rate_limits.c.key, rate_limits.c.window_start],
+        set_={"hits": rate_limits.c.hits + 1},
+    )
+    .returning(rate_limits.c.key, rate_limits.c.hits)
+)
+
+
 async def hit(
     sessionmaker: Any,
     settings: LecternSettings,
@@ -110,13 +121,8 @@ async def hit(
         )
     if not rows:
         return
-    stmt = insert(rate_limits).values(rows)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[rate_limits.c.key, rate_limits.c.window_start],
-        set_={"hits": rate_limits.c.hits + 1},
-    ).returning(rate_limits.c.key, rate_limits.c.hits)
     async with sessionmaker() as session, session.begin():
-        hits = {row.key: int(row.hits) for row in await session.execute(stmt)}
+        hits = {row.key: int(row.hits) for row in await session.execute(_HIT, rows)}
     for rule, count, window, key in counted:
         if hits.get(key, 0) > count:
             RATE_LIMITED.labels(rule.name).inc()
