@@ -40,6 +40,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
 
 from shared.settings import LecternSettings
 
@@ -237,11 +238,39 @@ async def claim_message(
     caller must skip its effects (and let the transaction roll back). A lease taken
     by :class:`WorkLease` for the same message is turned into 'done'.
     """
+    table = _processed(metadata)
     result = await conn.execute(
-        _claim_statement(_processed(metadata)),
+        _claim_statement(table),
         {"consumer": consumer, "message_id": message_id, "status": "done"},
     )
-    return result.first() is not None
+    claimed = result.first() is not None
+    key = (table.fullname, consumer, message_id)
+    if claimed and key in _leased and isinstance(conn, AsyncSession):
+        # known done once this transaction commits: the lease's release can skip its
+        # statement (see _claims_committed)
+        conn.sync_session.info.setdefault(_CLAIMS, []).append(key)
+    return claimed
+
+
+# Leases this process holds, and those of them whose claim has committed. Their release
+# then needs no statement (the row is 'done'; the release's UPDATE would match nothing):
+# one transaction less per message handled under a lease.
+_CLAIMS = "lectern_claims"
+_leased: Counter[tuple[str, str, str]] = Counter()
+_claims_done: set[tuple[str, str, str]] = set()
+
+
+@event.listens_for(Session, "after_commit")
+def _claims_committed(session: Session) -> None:
+    for key in session.info.pop(_CLAIMS, ()):
+        if key in _leased:
+            _claims_done.add(key)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _claims_forgotten(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:  # rolled back (a commit has taken them already)
+        session.info.pop(_CLAIMS, None)
 
 
 lease_taken_after_ms: ContextVar[int | None] = ContextVar("lease_taken_after_ms", default=None)
@@ -358,6 +387,9 @@ class WorkLease:
         self._context: Token[int | None] | None = None
         self.taken_after_ms = 0
 
+    def _held_key(self) -> tuple[str, str, str]:
+        return (self.table.fullname, self.consumer, self.message_id)
+
     def _key(self) -> dict[str, str]:
         return {"key_consumer": self.consumer, "key_message_id": self.message_id}
 
@@ -379,6 +411,7 @@ class WorkLease:
         while True:
             state = await self._try()
             if state == "go":
+                _leased[self._held_key()] += 1
                 self._renewer = _renewer(self.sessionmaker, self.table, self.lease_s)
                 self._renewer.add((self.consumer, self.message_id))
                 self._context = lease_taken_after_ms.set(self.taken_after_ms)
@@ -397,9 +430,18 @@ class WorkLease:
             with contextlib.suppress(ValueError):  # acquired in another task's context
                 lease_taken_after_ms.reset(self._context)
             self._context = None
-        if self._renewer is not None:
-            renewer, self._renewer = self._renewer, None
-            await renewer.remove((self.consumer, self.message_id))
+        if self._renewer is None:
+            return  # never acquired
+        renewer, self._renewer = self._renewer, None
+        await renewer.remove((self.consumer, self.message_id))
+        key = self._held_key()
+        _leased[key] -= 1
+        if _leased[key] <= 0:
+            del _leased[key]
+        if key in _claims_done:
+            if key not in _leased:
+                _claims_done.discard(key)
+            return  # the work committed: the row is 'done', nothing to free
         async with self.sessionmaker() as session, session.begin():
             await session.execute(_free_statement(self.table), self._key())
 
