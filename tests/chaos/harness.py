@@ -19,8 +19,8 @@ import httpx
 
 from tests.support.fault_llm import read_log
 from tests.support.infra import reset_database
-from tests.support.private_infra import PrivatePostgres, PrivateRabbit, free_port
-from tests.support.processes import ROOT, Service
+from tests.support.private_infra import PrivatePostgres, PrivateRabbit
+from tests.support.processes import ROOT, Service, free_port
 
 DATABASE = "lectern"
 DEFAULT_REPLICAS = {"gateway": 2, "planner": 1, "content": 2, "assessment": 2, "prompts": 1}

@@ -21,19 +21,14 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+from tests.support.processes import free_port
+
 RABBIT_BIN_DIRS = ("/usr/lib/rabbitmq/bin", "/usr/local/lib/rabbitmq/bin")
 PG_BIN_GLOB = "/usr/lib/postgresql/*/bin"
 
 
 class InfraUnavailable(RuntimeError):
     """A binary the private infrastructure needs is missing, or it would not start."""
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on right now (127.0.0.1)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _rabbit_tool(name: str) -> str:
