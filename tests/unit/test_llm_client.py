@@ -96,6 +96,7 @@ class Recorder:
         self.attempts.append(number)
 
 
+PROMPT = {"prompt_name": "p", "prompt_version": "1"}  # the prompt every call names
 _clients: list[LLMClient] = []
 
 
@@ -282,8 +283,7 @@ async def test_marker_is_added_for_offline_models_only() -> None:
     no_system = await client.stream(
         task="quiz",
         messages=[{"role": "user", "content": "title: Loops"}],
-        prompt_name="p",
-        prompt_version="1",
+        **PROMPT,
     )
     assert '"multiple_choice"' in no_system.text  # the task reached the offline model
     request = client._request("openai/x", _call_of(messages("hi", "[lectern-task: quiz]\nSys")))
@@ -368,8 +368,7 @@ async def test_offline_failure_is_not_retried() -> None:
         await client.stream(
             task="quiz",
             messages=messages(f"please {HOOK_FAIL}"),
-            prompt_name="p",
-            prompt_version="1",
+            **PROMPT,
             on_attempt=recorder.on_attempt,
         )
     assert caught.value.kind == "provider_error" and caught.value.retryable is False
@@ -386,9 +385,7 @@ async def test_offline_failure_is_not_retried() -> None:
 async def test_idle_timeout_is_a_timeout_error() -> None:
     client = make_client("t-timeout", llm_timeout_s=0.2, llm_max_retries=0, offline_latency_ms=3000)
     with pytest.raises(LLMError) as caught:
-        await client.stream(
-            task="quiz", messages=messages("x"), prompt_name="p", prompt_version="1"
-        )
+        await client.stream(task="quiz", messages=messages("x"), **PROMPT)
     assert caught.value.kind == "timeout" and caught.value.retryable is True
 
 
@@ -398,9 +395,7 @@ async def test_callback_failures(caplog: pytest.LogCaptureFixture) -> None:
 
     client = LLMClient(LecternSettings(), service="t-cb", on_call_completed=broken_report)
     with caplog.at_level(logging.ERROR, logger="shared.llm.client"):
-        result = await client.stream(
-            task="quiz", messages=messages("x"), prompt_name="p", prompt_version="1"
-        )
+        result = await client.stream(task="quiz", messages=messages("x"), **PROMPT)
     assert result.text and "on_call_completed failed" in caplog.text
 
     async def broken_delta(text: str) -> None:
@@ -410,8 +405,7 @@ async def test_callback_failures(caplog: pytest.LogCaptureFixture) -> None:
         await client.stream(
             task="quiz",
             messages=messages("x"),
-            prompt_name="p",
-            prompt_version="1",
+            **PROMPT,
             on_delta=broken_delta,
         )
 
@@ -432,9 +426,7 @@ async def test_on_done_runs_beside_the_usage_report() -> None:
         assert not reported.is_set(), "on_done waited for the usage report"
 
     client = LLMClient(LecternSettings(), service="t-done", on_call_completed=report)
-    result = await client.stream(
-        task="quiz", messages=messages("x"), prompt_name="p", prompt_version="1", on_done=on_done
-    )
+    result = await client.stream(task="quiz", messages=messages("x"), **PROMPT, on_done=on_done)
     assert result.text
     assert order.count("done") == 1 and order[-1] == "report confirmed"
 
@@ -447,8 +439,7 @@ async def test_on_done_runs_beside_the_usage_report() -> None:
         await client.stream(
             task="quiz",
             messages=messages(f"x {HOOK_FAIL}"),
-            prompt_name="p",
-            prompt_version="1",
+            **PROMPT,
             on_done=never,
         )
     assert failed == []  # no complete answer: nothing to flush
@@ -463,8 +454,7 @@ async def test_provider_streams_text(fake: FakeOpenAIServer) -> None:
     result = await client.stream(
         task="welcome_plan",
         messages=messages("hello provider", "[lectern-task: welcome_plan]\nBe brief."),
-        prompt_name="p",
-        prompt_version="1",
+        **PROMPT,
         on_delta=recorder.on_delta,
         temperature=0.3,
         max_tokens=200,
@@ -495,8 +485,7 @@ async def test_a_long_stream_keeps_its_text_and_usage_while_chunks_are_dropped(
     result = await client.stream(
         task="write_lesson",
         messages=messages("a long one"),
-        prompt_name="p",
-        prompt_version="1",
+        **PROMPT,
         on_delta=recorder.on_delta,
     )
     assert result.text == reply and "".join(recorder.deltas) == reply
@@ -522,8 +511,7 @@ async def test_every_way_of_reading_an_answer_says_the_same(
             result = await client.stream(
                 task="quiz",
                 messages=messages("a quiz on loops", "[lectern-task: quiz]\nWrite a quiz."),
-                prompt_name="p",
-                prompt_version="1",
+                **PROMPT,
                 on_delta=recorder.on_delta,
             )
         results.append((result, recorder.deltas))
@@ -596,9 +584,7 @@ async def test_provider_cost_for_a_priced_model(fake: FakeOpenAIServer) -> None:
     client = make_client("t-cost", **provider_settings(fake, llm_model="openai/gpt-4o-mini"))
     labels = {"service": "t-cost", "task": "quiz", "model": "openai/gpt-4o-mini"}
     before = sample("lectern_llm_cost_usd_total", **labels)
-    result = await client.stream(
-        task="quiz", messages=messages("x"), prompt_name="p", prompt_version="1"
-    )
+    result = await client.stream(task="quiz", messages=messages("x"), **PROMPT)
     assert result.cost_usd is not None and result.cost_usd > 0
     assert sample("lectern_llm_cost_usd_total", **labels) - before == pytest.approx(result.cost_usd)
 
@@ -612,8 +598,7 @@ async def test_provider_rate_limit_honours_retry_after(fake: FakeOpenAIServer) -
     result = await client.stream(
         task="quiz",
         messages=messages("x"),
-        prompt_name="p",
-        prompt_version="1",
+        **PROMPT,
         on_delta=recorder.on_delta,
         on_attempt=recorder.on_attempt,
     )
@@ -649,16 +634,12 @@ async def test_a_refused_request_means_the_same_on_every_route(
         fake.behaviour.fail_status = [status, status]
         fake.behaviour.requests.clear()
         with pytest.raises(LLMError) as caught:
-            await client.stream(
-                task="quiz", messages=messages("x"), prompt_name="p", prompt_version="1"
-            )
+            await client.stream(task="quiz", messages=messages("x"), **PROMPT)
         assert (caught.value.kind, caught.value.retryable) == (kind, retryable), status
         assert len(fake.behaviour.requests) == (2 if retryable else 1), status
         assert f"refused with {status}" in str(caught.value)
     fake.behaviour.fail_status = [503]  # then a healthy answer: the retry gets it
-    result = await client.stream(
-        task="quiz", messages=messages("x"), prompt_name="p", prompt_version="1"
-    )
+    result = await client.stream(task="quiz", messages=messages("x"), **PROMPT)
     assert result.text == DEFAULT_REPLY and result.attempts == 2
 
 
@@ -675,8 +656,7 @@ async def test_a_stream_ended_without_finish_reason_is_retried(
     result = await client.stream(
         task="write_lesson",
         messages=messages("x"),
-        prompt_name="p",
-        prompt_version="1",
+        **PROMPT,
         on_delta=recorder.on_delta,
         on_attempt=recorder.on_attempt,
     )
@@ -699,8 +679,7 @@ async def test_provider_falls_back_after_persistent_errors(fake: FakeOpenAIServe
     result = await client.stream(
         task="quiz",
         messages=messages("x"),
-        prompt_name="p",
-        prompt_version="1",
+        **PROMPT,
         on_attempt=recorder.on_attempt,
     )
     assert result.fallback_used and result.model == "openai/backup-model"
@@ -721,9 +700,7 @@ async def test_provider_exhausted_raises_retryable_error(fake: FakeOpenAIServer)
     recorder = Recorder()
     client = make_client("t-exhausted", recorder, **provider_settings(fake))
     with pytest.raises(LLMError) as caught:
-        await client.stream(
-            task="quiz", messages=messages("x"), prompt_name="p", prompt_version="1"
-        )
+        await client.stream(task="quiz", messages=messages("x"), **PROMPT)
     assert caught.value.kind == "provider_error" and caught.value.retryable is True
     (payload,) = recorder.payloads
     assert payload.status == "error" and payload.attempts == 2
@@ -747,8 +724,7 @@ async def test_provider_invalid_json_raises_structured_error(fake: FakeOpenAISer
             task="finalise_modules",
             messages=messages("x"),
             schema=Modules,
-            prompt_name="p",
-            prompt_version="1",
+            **PROMPT,
         )
     first, repair = fake.behaviour.requests
     assert "JSON schema:" in first["messages"][0]["content"]
