@@ -230,10 +230,11 @@ class _WrappedStream:
 
 
 class _ProviderStream:
-    """A stream of chunks of a kind this client knows: the OpenAI SDK's
-    ``ChatCompletionChunk`` (OpenAI, Azure and OpenAI-compatible servers) or the offline
-    model's own chunks. The direct routes read them so; on the litellm route, the
-    provider's stream under litellm's wrapper is read so where it is of these kinds.
+    """A stream of chunks of a kind this client knows: an OpenAI-style event stream's
+    JSON (the ``openai/*`` route), the OpenAI SDK's ``ChatCompletionChunk`` (OpenAI,
+    Azure and OpenAI-compatible servers under litellm) or the offline model's own
+    chunks. On the litellm route, the provider's stream under litellm's wrapper is read
+    so where it is of these kinds.
 
     Under litellm, litellm still builds and sends the request (its providers,
     parameters, keys and errors); only the per-chunk normalising is skipped, which cost
@@ -287,8 +288,7 @@ def _openai_piece(chunk: Any) -> _Piece:
 
 def _chunk_piece(chunk: dict[str, Any]) -> _Piece:
     """A chat completion chunk as sent (its JSON), as a piece (usage on the last one)."""
-    usage = chunk.get("usage")
-    usage = SimpleNamespace(**usage) if isinstance(usage, dict) else None
+    usage = _usage(chunk.get("usage"))
     choices = chunk.get("choices")
     if not choices:
         return _Piece(None, usage, chunk.get("model"))
@@ -302,13 +302,14 @@ def _offline_piece(chunk: Any) -> _Piece | None:
     """One of the offline model's chunks (``GenericStreamingChunk``) as a piece."""
     if not isinstance(chunk, dict):
         return None
-    usage = chunk.get("usage")
     return _Piece(
-        chunk.get("text") or None,
-        SimpleNamespace(**usage) if isinstance(usage, dict) else None,
-        None,
-        bool(chunk.get("is_finished")),
+        chunk.get("text") or None, _usage(chunk.get("usage")), None, bool(chunk.get("is_finished"))
     )
+
+
+def _usage(usage: Any) -> Any:
+    """A usage dict as the attributes the SDK's usage objects have (None without one)."""
+    return SimpleNamespace(**usage) if isinstance(usage, dict) else None
 
 
 def _pieces(response: Any) -> _WrappedStream | _ProviderStream:
@@ -927,8 +928,8 @@ class LLMClient:
         return random.uniform(ceiling / 2, ceiling)
 
     def _request(self, model: str, call: _Call) -> dict[str, Any]:
-        """The request for ``model``, shaped for its route: ``litellm.acompletion``'s or
-        the OpenAI SDK's arguments, or (offline) the messages."""
+        """The request for ``model``, shaped for its route: ``litellm.acompletion``'s
+        arguments, the ``openai/*`` route's JSON body, or (offline) the messages."""
         from shared.llm.offline import LATENCY_METADATA_KEY, strip_task_marker, task_marker
 
         route = self.route(model)
