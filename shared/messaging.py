@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
@@ -115,11 +115,15 @@ def _schema_of(body: bytes, headers: Any, routing_key: Any) -> str:
     return f"{rk}.v1" if isinstance(rk, str) and rk else ""
 
 
-def for_schema(cls: type[Message]) -> Callable[[StreamMessage[Any]], bool]:
-    """A subscriber filter matching one message type."""
+def for_schema(cls: type[Message]) -> Callable[[StreamMessage[Any]], Awaitable[bool]]:
+    """A subscriber filter matching one message type.
+
+    A coroutine function: FastStream runs a plain function given as a filter in a
+    worker thread (``to_async``), a thread hop for every handler a message is checked
+    against (``tests/unit/test_handler_signatures.py`` keeps them out)."""
     wanted = cls.SCHEMA
 
-    def _filter(msg: StreamMessage[Any]) -> bool:
+    async def _filter(msg: StreamMessage[Any]) -> bool:
         return message_schema(msg) == wanted
 
     return _filter
