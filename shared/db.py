@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from collections import Counter
 from contextvars import ContextVar, Token
 from functools import cache
@@ -122,6 +123,24 @@ async def warm_pool(engine: AsyncEngine, connections: int) -> None:
             await asyncio.sleep(0.05)  # hold it so the others open their own
 
     await asyncio.gather(*(touch() for _ in range(connections)))
+
+
+_autocommit_engines: weakref.WeakKeyDictionary[AsyncEngine, AsyncEngine] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def autocommit(bind: AsyncEngine | async_sessionmaker[AsyncSession]) -> AsyncEngine:
+    """``bind`` (or a sessionmaker's engine) running each statement on its own, with no
+    BEGIN and COMMIT (or ROLLBACK) around it: one round trip where a transaction of one
+    statement takes three. For work that is one statement, and for reads that need no
+    snapshot shared by several statements. The same pool; built once per engine."""
+    engine: AsyncEngine = bind.kw["bind"] if isinstance(bind, async_sessionmaker) else bind
+    found = _autocommit_engines.get(engine)
+    if found is None:
+        found = engine.execution_options(isolation_level="AUTOCOMMIT")
+        _autocommit_engines[engine] = found
+    return found
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -329,8 +348,8 @@ class _LeaseRenewer:
         t = self.table
         until = _lease_until(self.lease_s)
         try:
-            async with self.sessionmaker() as session, session.begin():
-                await session.execute(
+            async with autocommit(self.sessionmaker).connect() as conn:
+                await conn.execute(
                     update(t)
                     .where(tuple_(t.c.consumer, t.c.message_id).in_(keys), t.c.status == "working")
                     .values(lease_until=until)
@@ -394,8 +413,9 @@ class WorkLease:
         return {"key_consumer": self.consumer, "key_message_id": self.message_id}
 
     async def _try(self) -> str:
-        async with self.sessionmaker() as session, session.begin():
-            taken = await session.execute(
+        # each statement is atomic alone: no transaction around them (autocommit)
+        async with autocommit(self.sessionmaker).connect() as conn:
+            taken = await conn.execute(
                 _lease_statement(self.table, self.lease_s),
                 {"consumer": self.consumer, "message_id": self.message_id, "status": "working"},
             )
@@ -403,7 +423,7 @@ class WorkLease:
             if row is not None:
                 self.taken_after_ms = round(float(row[0]) * 1000)
                 return "go"
-            row = (await session.execute(_status_statement(self.table), self._key())).first()
+            row = (await conn.execute(_status_statement(self.table), self._key())).first()
         return "done" if row is not None and row.status == "done" else "busy"
 
     async def acquire(self, poll_s: float = 0.5) -> bool:
@@ -442,8 +462,8 @@ class WorkLease:
             if key not in _leased:
                 _claims_done.discard(key)
             return  # the work committed: the row is 'done', nothing to free
-        async with self.sessionmaker() as session, session.begin():
-            await session.execute(_free_statement(self.table), self._key())
+        async with autocommit(self.sessionmaker).connect() as conn:
+            await conn.execute(_free_statement(self.table), self._key())
 
     async def __aenter__(self) -> bool:
         return await self.acquire()

@@ -26,7 +26,7 @@ from sse_starlette.event import ServerSentEvent
 
 from services.gateway.budgets import charge
 from services.gateway.store import events, jobs
-from shared.db import database_unavailable
+from shared.db import autocommit, database_unavailable
 from shared.messaging import PermanentError
 from shared.metrics import JOB_DURATION, JOBS
 from shared.settings import LecternSettings
@@ -185,9 +185,7 @@ class EventLog:
         # ``writer`` when given (the gateway's has no pre-ping round trip: the log retries
         # a statement that failed on a dead connection, see record_in_order)
         self.writer = writer
-        self._autocommit = (writer or sessionmaker.kw["bind"]).execution_options(
-            isolation_level="AUTOCOMMIT"
-        )
+        self._autocommit = autocommit(writer or sessionmaker)
         self._writer_sessions = async_sessionmaker(writer) if writer else sessionmaker
 
     async def record(self, body: dict[str, Any]) -> StoredEvent | None:

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Exists, delete, exists, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -70,17 +70,19 @@ async def source_deleted(event: SourceDeleted, sessionmaker: Any) -> bool:
     return True
 
 
+def sources_exist(origin: Message, course_id: str) -> Exists:
+    """``EXISTS``: the sender's course has sources (to select beside other checks)."""
+    owner = course_sources.c.user_id
+    return exists().where(
+        course_sources.c.course_id == course_id,
+        course_sources.c.tenant_id == origin.tenant_id,
+        owner.is_(None) if origin.user_id is None else owner == origin.user_id,
+    )
+
+
 async def has_sources(session: AsyncSession, origin: Message, course_id: str) -> bool:
     """Whether the sender's course has sources (in the caller's session)."""
-    owner = course_sources.c.user_id
-    count = await session.scalar(
-        select(func.count()).where(
-            course_sources.c.course_id == course_id,
-            course_sources.c.tenant_id == origin.tenant_id,
-            owner.is_(None) if origin.user_id is None else owner == origin.user_id,
-        )
-    )
-    return bool(count)
+    return bool(await session.scalar(select(sources_exist(origin, course_id))))
 
 
 async def passages(

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,7 +28,7 @@ from shared.contracts.planner import (
     PlanProposedPayload,
     RefinePlan,
 )
-from shared.db import WorkLease, claim_message
+from shared.db import WorkLease, autocommit, claim_message
 from shared.generation import complete, generate
 from shared.ids import derived_id
 from shared.messaging import PermanentError
@@ -51,13 +51,16 @@ async def plan_course(cmd: PlanCourse, deps: PlannerDeps, *, delivery: int = 0) 
     async with WorkLease(deps.sessionmaker, metadata, consumer, cmd.message_id) as ours:
         if not ours:
             return False
-        async with deps.sessionmaker() as session:
-            existing = await session.execute(
-                select(courses.c.course_id).where(courses.c.course_id == p.course_id)
+        async with autocommit(deps.sessionmaker).connect() as conn:  # one statement
+            seen = await conn.execute(
+                select(
+                    exists().where(courses.c.course_id == p.course_id).label("taken"),
+                    grounding.sources_exist(cmd, p.course_id).label("has"),
+                )
             )
-            if existing.first() is not None:
-                raise PermanentError(f"course {p.course_id} already exists; choose a new course_id")
-            has = await grounding.has_sources(session, cmd, p.course_id)
+        taken, has = seen.one()
+        if taken:
+            raise PermanentError(f"course {p.course_id} already exists; choose a new course_id")
         given = await grounding.passages(deps, cmd, p.course_id, prompts.plan_query(p), has=has)
         how = {
             "task": "welcome_plan",

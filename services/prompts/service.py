@@ -9,43 +9,52 @@ from sqlalchemy.dialects.postgresql import insert
 
 from services.prompts.store import executions, feedback
 from shared.contracts.llm import LLMCallCompleted
+from shared.db import autocommit
+
+_LOGGED = (
+    insert(executions)
+    .on_conflict_do_nothing(index_elements=["message_id"])
+    .returning(executions.c.id)
+)
+# what an execution row takes from the event's payload, under the same names
+_PAYLOAD_COLUMNS = (
+    "course_id",
+    "service",
+    "task",
+    "prompt_name",
+    "prompt_version",
+    "model",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+    "latency_ms",
+    "ttft_ms",
+    "status",
+    "error_kind",
+    "attempts",
+    "fallback_used",
+    "trace_id",
+    "quality",
+    "experiment_id",
+    "prompt_fallback",
+    "step",
+)
 
 
 async def log_execution(event: LLMCallCompleted, sessionmaker: Any) -> bool:
-    """Store one LLM call in the execution log (once per message_id)."""
+    """Store one LLM call in the execution log (once per message_id).
+
+    One statement, in autocommit: no BEGIN and COMMIT around it."""
     p = event.payload
-    async with sessionmaker() as session, session.begin():
-        result = await session.execute(
-            insert(executions)
-            .values(
-                message_id=event.message_id,
-                job_id=event.job_id,
-                course_id=p.course_id,
-                service=p.service,
-                task=p.task,
-                prompt_name=p.prompt_name,
-                prompt_version=p.prompt_version,
-                model=p.model,
-                input_tokens=p.input_tokens,
-                output_tokens=p.output_tokens,
-                cost_usd=p.cost_usd,
-                latency_ms=p.latency_ms,
-                ttft_ms=p.ttft_ms,
-                status=p.status,
-                error_kind=p.error_kind,
-                attempts=p.attempts,
-                fallback_used=p.fallback_used,
-                trace_id=p.trace_id,
-                variables=p.variables_preview,
-                output=p.output_preview,
-                quality=p.quality,
-                experiment_id=p.experiment_id,
-                prompt_fallback=p.prompt_fallback,
-                step=p.step,
-            )
-            .on_conflict_do_nothing(index_elements=["message_id"])
-            .returning(executions.c.id)
-        )
+    row = {name: getattr(p, name) for name in _PAYLOAD_COLUMNS}
+    row.update(
+        message_id=event.message_id,
+        job_id=event.job_id,
+        variables=p.variables_preview,
+        output=p.output_preview,
+    )
+    async with autocommit(sessionmaker).connect() as conn:
+        result = await conn.execute(_LOGGED, row)
         return result.first() is not None
 
 

@@ -25,7 +25,10 @@ async def db(infra: dict[str, str]) -> AsyncIterator[tuple[Any, list[str]]]:
 
     @event.listens_for(engine.sync_engine, "before_cursor_execute")
     def _seen(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
-        statements.append(statement.split(None, 1)[0].upper())
+        kind = statement.split(None, 1)[0].upper()
+        if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+            kind += " (autocommit)"  # no BEGIN and COMMIT around it
+        statements.append(kind)
 
     yield make_sessionmaker(engine), statements
     await engine.dispose()
@@ -74,7 +77,7 @@ async def test_a_lease_whose_work_rolled_back_is_freed_at_once(
             await session.execute(select(1))
     statements.clear()
     await lease.release()
-    assert "UPDATE" in statements
+    assert statements == ["UPDATE (autocommit)"]
     assert await status_of(sessions, message_id) == "working"
     retry = WorkLease(sessions, metadata, "test.lease", message_id, lease_s=60)
     assert await retry._try() == "go"  # not "busy": no waiting out the 60 s lease
@@ -91,3 +94,20 @@ async def test_a_claim_outside_a_lease_leaves_nothing_behind(
         async with sessions() as session, session.begin():
             assert await claim_message(session, metadata, "test.claim", str(uuid.uuid4()))
     assert not [k for k in shared_db._claims_done if k[1] == "test.claim"]
+
+
+async def test_taking_a_lease_is_one_statement_outside_a_transaction(
+    db: tuple[Any, list[str]],
+) -> None:
+    """One round trip where a transaction took three; a second delivery finds it held."""
+    sessions, statements = db
+    message_id = str(uuid.uuid4())
+    statements.clear()
+    lease = WorkLease(sessions, metadata, "test.lease", message_id)
+    assert await lease.acquire()
+    assert statements == ["INSERT (autocommit)"]
+    statements.clear()
+    other = WorkLease(sessions, metadata, "test.lease", message_id)
+    assert await other._try() == "busy"
+    assert statements == ["INSERT (autocommit)", "SELECT (autocommit)"]
+    await lease.release()

@@ -25,6 +25,7 @@ from services.gateway.inputs import PG_BIGINT_MAX, check_id
 from services.gateway.live import job_stream
 from services.gateway.sse import EventStreamResponse
 from services.gateway.store import jobs
+from shared.db import autocommit
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 JobId = Annotated[str, Path(min_length=1, max_length=200), AfterValidator(check_id)]
@@ -39,8 +40,8 @@ class JobOut(BaseModel):
 
 
 async def _own_job(request: Request, job_id: str, who: Principal) -> Any:
-    async with request.app.state.runtime.sessionmaker() as session:
-        row = (await session.execute(select(jobs).where(jobs.c.job_id == job_id))).first()
+    async with autocommit(request.app.state.runtime.sessionmaker).connect() as conn:
+        row = (await conn.execute(select(jobs).where(jobs.c.job_id == job_id))).first()
     # another user's job is as unknown as a missing one: no existence leak
     if row is None or row.user_id != who.user_id:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"job {job_id} not found")
