@@ -17,7 +17,7 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate
-from sqlalchemy import MetaData, Table, func, select, update
+from sqlalchemy import MetaData, Table, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -52,6 +52,35 @@ async def enqueue(session: AsyncSession, metadata: MetaData, message: Message) -
 def _enqueue_statement(table: Table) -> Any:
     """The outbox row's insert, built once (run with the row as parameters)."""
     return insert(table).on_conflict_do_nothing(index_elements=["message_id"])
+
+
+@cache
+def _take_statement(table: Table, batch: int) -> Any:
+    """Up to ``batch`` pending rows, oldest first, locked and marked published at once
+    (built once; rows locked by another replica's relay are skipped)."""
+    pending = (
+        select(table.c.id)
+        .where(table.c.published_at.is_(None))
+        .order_by(table.c.id)
+        .limit(batch)
+        .with_for_update(skip_locked=True)
+    )
+    return (
+        update(table)
+        .where(table.c.id.in_(pending.scalar_subquery()))
+        .values(published_at=func.now())
+        .returning(*table.c)
+    )
+
+
+@cache
+def _unmark_statement(table: Table) -> Any:
+    """Rows taken that did not go out: pending again (run with ``ids``)."""
+    return (
+        update(table)
+        .where(table.c.id.in_(bindparam("ids", expanding=True)))
+        .values(published_at=None)
+    )
 
 
 def _in_order(rows: list[Any]) -> list[list[Any]]:
@@ -101,31 +130,26 @@ class OutboxRelay:
         self._wake.set()
 
     async def publish_pending(self) -> int:
-        """Publish one batch of pending rows; returns how many went out."""
-        t = self.table
+        """Publish one batch of pending rows; returns how many went out.
+
+        One statement takes the batch and marks it published (rows another replica
+        holds are skipped); a row that then fails to go out is unmarked before the
+        commit. Rows published before a failure stay marked (raising inside the
+        transaction would roll the marks back), so they do not go out twice."""
         async with self.sessionmaker() as session, session.begin():
-            rows = (
-                await session.execute(
-                    select(t)
-                    .where(t.c.published_at.is_(None))
-                    .order_by(t.c.id)
-                    .limit(self.batch)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
+            taken = await session.execute(_take_statement(self.table, self.batch))
+            rows = sorted(taken.all(), key=lambda row: row.id)
             done: list[int] = []
             failure: Exception | None = None
             try:
                 for group in _in_order(rows):
                     await self._publish_group(group, done)
             except Exception as exc:
-                failure = exc  # raised once the rows that did go out are marked
-            # rows published before a failure are marked (and committed: raising inside
-            # the transaction would roll the marks back), so they do not go out twice
-            if done:
-                await session.execute(
-                    update(t).where(t.c.id.in_(done)).values(published_at=func.now())
-                )
+                failure = exc  # raised once the rows that did not go out are unmarked
+            if len(done) < len(rows):
+                sent = set(done)
+                unsent = [row.id for row in rows if row.id not in sent]
+                await session.execute(_unmark_statement(self.table), {"ids": unsent})
         if failure is not None:
             raise failure
         return len(done)
