@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from aio_pika.exceptions import DeliveryError
-from faststream.rabbit import RabbitBroker
+from faststream.rabbit import RabbitBroker, RabbitResponse
 from pydantic import BaseModel, ValidationError
 
 from shared.broker import current_delivery
@@ -76,19 +76,26 @@ class RpcServer:
         prefix = f"{self.service}.rpc."
 
         @broker.subscriber(rpc_queue(self.service), commands_exchange)
-        async def answer(body: dict[str, Any]) -> dict[str, Any]:
-            msg = current_delivery(broker)
-            name = (msg.raw_message.routing_key or "").removeprefix(prefix)
-            handler = self.handlers.get(name)
-            if handler is None:
-                return {"status": 400, "error": f"unknown query {name!r}"}
-            try:
-                return {"status": 200, "data": await handler(body)}
-            except RpcError as exc:
-                return {"status": exc.status, "error": exc.detail}
-            except Exception:
-                log.exception("query %s failed", name)
-                return {"status": 500, "error": f"{self.service} failed to answer {name}"}
+        async def answer(body: dict[str, Any]) -> RabbitResponse:
+            # Not mandatory: RabbitMQ returns a mandatory publish to a direct reply-to
+            # queue as unroutable (NO_ROUTE) although it delivered it, which the
+            # broker's on_return_raises turned into an error logged for every answer.
+            # An answer whose caller has gone (it timed out) is dropped either way.
+            return RabbitResponse(await self._answer(broker, prefix, body), mandatory=False)
+
+    async def _answer(self, broker: RabbitBroker, prefix: str, body: Any) -> dict[str, Any]:
+        msg = current_delivery(broker)
+        name = (msg.raw_message.routing_key or "").removeprefix(prefix)
+        handler = self.handlers.get(name)
+        if handler is None:
+            return {"status": 400, "error": f"unknown query {name!r}"}
+        try:
+            return {"status": 200, "data": await handler(body)}
+        except RpcError as exc:
+            return {"status": exc.status, "error": exc.detail}
+        except Exception:
+            log.exception("query %s failed", name)
+            return {"status": 500, "error": f"{self.service} failed to answer {name}"}
 
 
 async def request(
