@@ -24,13 +24,14 @@ from fastapi import HTTPException, status
 from pydantic import BaseModel, Field
 from sqlalchemy import case, func, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from services.gateway.auth import Principal
 from services.gateway.store import budgets, metadata
 from shared.budgets import account_key, period_of
 from shared.contracts.base import Message
 from shared.contracts.budgets import BudgetExhausted, BudgetExhaustedPayload
+from shared.db import autocommit
 from shared.ids import derived_id
 from shared.metrics import BUDGET_ACCOUNTS, BUDGET_REJECTIONS, TOKENS_CHARGED
 from shared.outbox import enqueue
@@ -165,13 +166,17 @@ def _limit_column(settings: LecternSettings) -> Any:
 
 
 async def budget_of(sessionmaker: Any, settings: LecternSettings, who: Principal) -> Budget:
-    """The caller's budget this month (a row is made for it, with its current kind)."""
-    async with sessionmaker() as session, session.begin():
-        return await budget_in(session, settings, who)
+    """The caller's budget this month (a row is made for it, with its current kind).
+
+    One statement, in autocommit (no BEGIN and COMMIT around it)."""
+    async with autocommit(sessionmaker).connect() as conn:
+        return await budget_in(conn, settings, who)
 
 
-async def budget_in(session: AsyncSession, settings: LecternSettings, who: Principal) -> Budget:
-    """:func:`budget_of` in the caller's transaction."""
+async def budget_in(
+    session: AsyncSession | AsyncConnection, settings: LecternSettings, who: Principal
+) -> Budget:
+    """:func:`budget_of` in the caller's transaction or connection."""
     account, now = account_of(who), datetime.now(UTC)
     period = period_of(now)
     used = (
@@ -194,14 +199,14 @@ async def budget_in(session: AsyncSession, settings: LecternSettings, who: Princ
 
 async def require_budget(sessionmaker: Any, settings: LecternSettings, who: Principal) -> Budget:
     """The caller's budget; 402 naming the budget when none is left."""
-    async with sessionmaker() as session, session.begin():
-        return await require_budget_in(session, settings, who)
+    async with autocommit(sessionmaker).connect() as conn:
+        return await require_budget_in(conn, settings, who)
 
 
 async def require_budget_in(
-    session: AsyncSession, settings: LecternSettings, who: Principal
+    session: AsyncSession | AsyncConnection, settings: LecternSettings, who: Principal
 ) -> Budget:
-    """:func:`require_budget` in the caller's transaction (a 402 rolls it back)."""
+    """:func:`require_budget` in the caller's transaction or connection."""
     budget = await budget_in(session, settings, who)
     if budget.remaining_tokens is not None and budget.remaining_tokens <= 0:
         BUDGET_REJECTIONS.labels(budget.kind).inc()
