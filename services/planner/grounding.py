@@ -70,19 +70,20 @@ async def source_deleted(event: SourceDeleted, sessionmaker: Any) -> bool:
     return True
 
 
-def sources_exist(origin: Message, course_id: str) -> Exists:
-    """``EXISTS``: the sender's course has sources (to select beside other checks)."""
-    owner = course_sources.c.user_id
+def sources_exist(course_id: Any, tenant_id: Any, user_id: Any) -> Exists:
+    """``EXISTS``: the owner's course has sources (values or bound parameters; a null
+    ``user_id`` is a tenant's own course), to select beside other checks."""
     return exists().where(
         course_sources.c.course_id == course_id,
-        course_sources.c.tenant_id == origin.tenant_id,
-        owner.is_(None) if origin.user_id is None else owner == origin.user_id,
+        course_sources.c.tenant_id == tenant_id,
+        course_sources.c.user_id.is_not_distinct_from(user_id),
     )
 
 
 async def has_sources(session: AsyncSession, origin: Message, course_id: str) -> bool:
     """Whether the sender's course has sources (in the caller's session)."""
-    return bool(await session.scalar(select(sources_exist(origin, course_id))))
+    found = sources_exist(course_id, origin.tenant_id, origin.user_id)
+    return bool(await session.scalar(select(found)))
 
 
 async def passages(

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import bindparam, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,6 +40,15 @@ PlannerDeps = grounding.PlannerDeps  # what the planner's logic needs
 # ------------------------------------------------------------------ plan a course
 
 
+# whether the course is taken, and whether the sender's course has sources (built once)
+_COURSE_CHECK = select(
+    exists().where(courses.c.course_id == bindparam("course_id")).label("taken"),
+    grounding.sources_exist(
+        bindparam("course_id"), bindparam("tenant_id"), bindparam("user_id")
+    ).label("has"),
+)
+
+
 async def plan_course(cmd: PlanCourse, deps: PlannerDeps, *, delivery: int = 0) -> bool:
     """Write the welcome plan for a new course, store it, announce it.
 
@@ -53,10 +62,8 @@ async def plan_course(cmd: PlanCourse, deps: PlannerDeps, *, delivery: int = 0) 
             return False
         async with autocommit(deps.sessionmaker).connect() as conn:  # one statement
             seen = await conn.execute(
-                select(
-                    exists().where(courses.c.course_id == p.course_id).label("taken"),
-                    grounding.sources_exist(cmd, p.course_id).label("has"),
-                )
+                _COURSE_CHECK,
+                {"course_id": p.course_id, "tenant_id": cmd.tenant_id, "user_id": cmd.user_id},
             )
         taken, has = seen.one()
         if taken:

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, status
 from pydantic import AfterValidator, BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from services.gateway.auth import (
     CurrentPrincipal,
@@ -39,9 +39,12 @@ class JobOut(BaseModel):
     events: int
 
 
+_JOB = select(jobs).where(jobs.c.job_id == bindparam("job_id"))  # built once
+
+
 async def _own_job(request: Request, job_id: str, who: Principal) -> Any:
     async with autocommit(request.app.state.runtime.sessionmaker).connect() as conn:
-        row = (await conn.execute(select(jobs).where(jobs.c.job_id == job_id))).first()
+        row = (await conn.execute(_JOB, {"job_id": job_id})).first()
     # another user's job is as unknown as a missing one: no existence leak
     if row is None or row.user_id != who.user_id:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"job {job_id} not found")
