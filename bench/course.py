@@ -48,8 +48,9 @@ from tests.support.processes import Cluster, make_cluster  # noqa: E402
 from tests.support.procfs import (  # noqa: E402
     children,
     command_line,
+    cpu_between,
     cpu_seconds,
-    pids_named,
+    infra_cpu,
 )
 from tests.support.sse import read_events  # noqa: E402
 
@@ -107,25 +108,15 @@ class CpuMeter:
         if self.fork_server is not None:
             pid = self.fork_server
             used["sandbox"] = {pid: cpu_seconds(pid, reaped_children=True)}
-        for label, comm in (("rabbitmq", "beam.smp"), ("postgresql", "postgres")):
-            used[label] = {}
-            for pid in pids_named(comm):
-                try:
-                    used[label][pid] = cpu_seconds(pid)
-                except OSError:
-                    continue  # ended meanwhile
+        used.update(infra_cpu())
         me = os.times()
         used["bench client"] = {0: me.user + me.system}
         return used
 
     @staticmethod
     def used_ms(before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]) -> dict:
-        """Milliseconds per label between two readings (a process that ended meanwhile,
-        such as a database backend, is not counted; one that started is, in full)."""
-        return {
-            label: 1000 * sum(t - before.get(label, {}).get(pid, 0.0) for pid, t in now.items())
-            for label, now in after.items()
-        }
+        """Milliseconds per label between two readings."""
+        return {label: 1000 * sec for label, sec in cpu_between(before, after).items()}
 
 
 async def one_course(base: str, meter: CpuMeter) -> dict[str, Any]:

@@ -6,7 +6,10 @@ process (uvloop, raw HTTP/1.1 on asyncio streams, no HTTP library per request) k
 ``--concurrency`` plans in flight for ``--seconds``: each is ``POST /v1/courses`` (HTTP
 in), then the job's SSE stream read until ``course.plan_proposed`` (the final event
 out). Printed: plans completed per second over the run, latency p50/p90/p99/max, the
-load client's own CPU, and each service's CPU over the run.
+load client's own CPU, each service's CPU over the run, RabbitMQ's and PostgreSQL's
+(when they run on this machine), each one's CPU per plan, and the ceiling the broker
+and the database set on their own: the plans per second the machine's cores allow if
+Lectern's processes took no CPU at all.
 
 Beside it, the raw broker rate on the same machine: one connection publishes persistent
 messages with confirms (a window of 256 unconfirmed) to a durable queue while another
@@ -271,7 +274,7 @@ def main() -> None:
 
     from tests.support.infra import fresh_bench_env
     from tests.support.processes import Service, free_port
-    from tests.support.procfs import cpu_seconds
+    from tests.support.procfs import cpu_between, cpu_seconds, infra_cpu
 
     env = fresh_bench_env(
         os.environ.get("LECTERN_BENCH_PG", "postgres@127.0.0.1:5432"),
@@ -305,6 +308,7 @@ def main() -> None:
             f"(after {args.warmup:.0f} s warm-up); {os.cpu_count()} cores"
         )
         cpu0 = {id(s): cpu_seconds(s.proc.pid) for s in services}
+        infra0 = infra_cpu()
         client = subprocess.run(
             [sys.executable, __file__, "--client", "--concurrency", str(args.concurrency),
              "--seconds", str(args.seconds), "--warmup", str(args.warmup),
@@ -317,6 +321,7 @@ def main() -> None:
         busy = {
             f"{s.name}-{i}": cpu_seconds(s.proc.pid) - cpu0[id(s)] for i, s in enumerate(services)
         }
+        infra = cpu_between(infra0, infra_cpu())
         lat = r["latencies"]
         rate = r["completed"] / r["seconds"]
         print(f"plans completed: {r['completed']} in {r['seconds']:.0f} s = {rate:.1f}/s "
@@ -335,6 +340,24 @@ def main() -> None:
         print("service CPU over the run: " + ", ".join(
             f"{name} {sec:.1f} s ({sec / wall * 100:.0f}%)" for name, sec in busy.items()
         ))  # fmt: skip
+        print("RabbitMQ and PostgreSQL over the run: " + ", ".join(
+            f"{name} {sec:.1f} s ({sec / wall * 100:.0f}%)" for name, sec in infra.items()
+        ))  # fmt: skip
+        if rate:
+            # CPU per plan: each process's share of a second of the run over plans per
+            # second (the warm-up runs as loaded as the rest)
+            used = {**busy, **infra, "load client": r["client_cpu_s"]}
+            ms = {name: sec / wall / rate * 1000 for name, sec in used.items()}
+            floor = sum(ms[name] for name in infra)
+            cores = os.cpu_count() or 1
+            print("CPU per plan: " + ", ".join(f"{name} {v:.1f} ms" for name, v in ms.items())
+                  + f"; all {sum(ms.values()):.1f} ms")  # fmt: skip
+            if floor > 0:  # both run on this machine
+                print(
+                    f"ceiling: RabbitMQ and PostgreSQL alone take {floor:.1f} ms of CPU a plan, "
+                    f"so {cores} cores allow at most {cores * 1000 / floor:.0f} plans/s even if "
+                    f"Lectern's own processes took none"
+                )
         for failure in r["failures"][:5]:
             print(f"  failure: {failure}")
     finally:

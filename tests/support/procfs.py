@@ -47,6 +47,32 @@ def command_line(pid: int) -> str:
         return ""
 
 
+INFRA = (("rabbitmq", "beam.smp"), ("postgresql", "postgres"))
+
+
+def infra_cpu() -> dict[str, dict[int, float]]:
+    """CPU seconds of RabbitMQ's and PostgreSQL's processes on this machine, per label and
+    pid (a database backend that ends between two readings drops out of the second)."""
+    used: dict[str, dict[int, float]] = {}
+    for label, comm in INFRA:
+        used[label] = {}
+        for pid in pids_named(comm):
+            try:
+                used[label][pid] = cpu_seconds(pid)
+            except OSError:
+                continue  # ended meanwhile
+    return used
+
+
+def cpu_between(before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]) -> dict:
+    """CPU seconds per label between two readings (a process that ended meanwhile, such as
+    a database backend, is not counted; one that started is, in full)."""
+    return {
+        label: sum(t - before.get(label, {}).get(pid, 0.0) for pid, t in now.items())
+        for label, now in after.items()
+    }
+
+
 def pids_named(name: str) -> list[int]:
     """Processes whose command name (``comm``) is ``name``, e.g. ``beam.smp``."""
     found: list[int] = []
