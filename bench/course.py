@@ -49,8 +49,8 @@ from tests.support.procfs import (  # noqa: E402
     children,
     command_line,
     cpu_between,
+    cpu_reading,
     cpu_seconds,
-    infra_cpu,
 )
 from tests.support.sse import read_events  # noqa: E402
 
@@ -104,11 +104,10 @@ class CpuMeter:
 
     def read(self) -> dict[str, dict[int, float]]:
         """Per label, the CPU seconds of each of its processes."""
-        used = {name: {pid: cpu_seconds(pid)} for name, pid in self.services.items()}
+        used = cpu_reading(self.services)
         if self.fork_server is not None:
             pid = self.fork_server
             used["sandbox"] = {pid: cpu_seconds(pid, reaped_children=True)}
-        used.update(infra_cpu())
         me = os.times()
         used["bench client"] = {0: me.user + me.system}
         return used

@@ -16,7 +16,9 @@ text at the same pace:
 Requests run one at a time, A and B alternating, after a warm-up. Printed: p50, p90, p99
 and max of A, B, the added latency A - B (p50 - p50, p99 - p99, ...), and the time to
 first chunk (the server writing the first content chunk → the client receiving the first
-``job.chunk``; one machine, one clock: ``time.time()``). ``--breakdown`` also taps
+``job.chunk``; one machine, one clock: ``time.time()``), and the CPU each process
+(the services, RabbitMQ, PostgreSQL) used between an A request's POST and its last
+event, per request. ``--breakdown`` also taps
 ``lectern.events`` to show where A's time goes (it adds a consumer to every event).
 
     .venv/bin/python bench/latency.py --runs 200 [--breakdown]
@@ -50,6 +52,7 @@ from tests.chaos.harness import FaultLLM  # noqa: E402
 from tests.support.client import PROFILE, bearer, guest_token  # noqa: E402
 from tests.support.infra import fresh_bench_env  # noqa: E402
 from tests.support.processes import make_cluster  # noqa: E402
+from tests.support.procfs import cpu_between, cpu_reading  # noqa: E402
 from tests.support.sse import read_events  # noqa: E402
 
 MODEL = "openai/lectern-bench"
@@ -208,7 +211,9 @@ class EventTap:
 # --------------------------------------------------------------------------- running it
 
 
-async def run(args: argparse.Namespace, gateway: str, llm: FaultLLM, amqp_url: str) -> None:
+async def run(
+    args: argparse.Namespace, gateway: str, llm: FaultLLM, amqp_url: str, pids: dict[str, int]
+) -> None:
     from shared.llm import load_litellm
 
     litellm = await asyncio.to_thread(load_litellm)
@@ -218,6 +223,7 @@ async def run(args: argparse.Namespace, gateway: str, llm: FaultLLM, amqp_url: s
         await tap.start()
     a_runs: list[dict[str, Any]] = []
     b_runs: list[dict[str, Any]] = []
+    a_cpu: dict[str, float] = defaultdict(float)  # CPU seconds during A's requests
     async with httpx.AsyncClient(base_url=gateway, timeout=60) as client:
         token = await guest_token(client)
         total = args.warmup + args.runs
@@ -226,9 +232,12 @@ async def run(args: argparse.Namespace, gateway: str, llm: FaultLLM, amqp_url: s
             order = ("A", "B") if i % 2 == 0 else ("B", "A")
             for path in order:
                 if path == "A":
+                    before = cpu_reading(pids)
                     a = await lectern_step(client, token, f"Latency probe A{i}")
                     if i >= args.warmup:
                         a_runs.append(a)
+                        for name, sec in cpu_between(before, cpu_reading(pids)).items():
+                            a_cpu[name] += sec
                 else:
                     b = await direct_step(litellm, api_base, f"Latency probe B{i}")
                     if i >= args.warmup:
@@ -279,6 +288,13 @@ async def run(args: argparse.Namespace, gateway: str, llm: FaultLLM, amqp_url: s
     print(row("  B minus its own model server time", b_own))
     if tap is not None:
         breakdown(a_runs, tap)
+    per_plan = {name: sec / len(a_runs) * 1000 for name, sec in a_cpu.items()}
+    print(
+        "CPU per A request (between its POST and its last event; every process): "
+        + ", ".join(f"{name} {ms:.1f}" for name, ms in per_plan.items())
+        + f"; all {sum(per_plan.values()):.1f} ms "
+        f"(median {percentile([r['chunks'] for r in a_runs], 50):.0f} job.chunk events a request)"
+    )
     added = (percentile(a_total, 50) - percentile(b_total, 50)) * 1000
     first = percentile(ttfc, 50) * 1000 if ttfc else float("nan")
     print(
@@ -345,7 +361,8 @@ def main() -> None:
         cluster = make_cluster(env, workdir / "logs")
         cluster.start(SERVICES)
         try:
-            asyncio.run(run(args, cluster.gateway, llm, env["AMQP_URL"]))
+            pids = {n: s.proc.pid for n, s in cluster.services.items() if s.proc}
+            asyncio.run(run(args, cluster.gateway, llm, env["AMQP_URL"], pids))
         finally:
             cluster.stop()
     finally:

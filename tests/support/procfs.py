@@ -64,6 +64,11 @@ def infra_cpu() -> dict[str, dict[int, float]]:
     return used
 
 
+def cpu_reading(processes: dict[str, int]) -> dict[str, dict[int, float]]:
+    """CPU seconds of ``processes`` (label -> pid), then of RabbitMQ and PostgreSQL."""
+    return {label: {pid: cpu_seconds(pid)} for label, pid in processes.items()} | infra_cpu()
+
+
 def cpu_between(before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]) -> dict:
     """CPU seconds per label between two readings (a process that ended meanwhile, such as
     a database backend, is not counted; one that started is, in full)."""
