@@ -13,9 +13,12 @@ Lectern's processes took no CPU at all.
 
 Beside it, the raw broker rate on the same machine: one connection publishes persistent
 messages with confirms (a window of 256 unconfirmed) to a durable queue while another
-consumes them with manual acks (prefetch 256), for ``--broker-seconds``. A plan is about
-a dozen broker messages and as many PostgreSQL transactions, so the ratio of the two
-rates is what Lectern's own plumbing costs.
+consumes them with manual acks (prefetch 256), for ``--broker-seconds``. A plan is six
+broker publishes (the command, three ``job.chunk``, ``llm.call_completed``,
+``course.plan_proposed``) and seven deliveries (the usage event goes to the prompt
+registry too), counted with RabbitMQ's management API, and about 26 round trips to
+PostgreSQL (its statement log), so the ratio of the two rates is what Lectern's own
+plumbing costs.
 
 Target: >= 250 plans/s sustained for a minute.
 
