@@ -13,7 +13,9 @@ Lectern's processes took no CPU at all.
 
 Beside it, the raw broker rate on the same machine: one connection publishes persistent
 messages with confirms (a window of 256 unconfirmed) to a durable queue while another
-consumes them with manual acks (prefetch 256), for ``--broker-seconds``. A plan is six
+consumes them with manual acks (prefetch 256), for ``--broker-seconds``, first on a
+classic queue (as earlier sessions measured), then on a quorum queue (as Lectern's
+durable queues are), each with RabbitMQ's CPU a message. A plan is six
 broker publishes (the command, three ``job.chunk``, ``llm.call_completed``,
 ``course.plan_proposed``) and seven deliveries (the usage event goes to the prompt
 registry too), counted with RabbitMQ's management API, and about 26 round trips to
@@ -198,9 +200,12 @@ def client_main(args: argparse.Namespace) -> None:
 
 
 # -- the raw broker rate --------------------------------------------------------------
-async def broker_rate(amqp_url: str, seconds: float, window: int = 256) -> dict[str, float]:
-    """Persistent publishes with confirms (``window`` unconfirmed) into a durable queue,
-    consumed with manual acks on another connection; messages per second end to end."""
+async def broker_rate(
+    amqp_url: str, seconds: float, queue_type: str = "classic", window: int = 256
+) -> dict[str, float]:
+    """Persistent publishes with confirms (``window`` unconfirmed) into a durable queue of
+    ``queue_type`` (Lectern's are quorum queues), consumed with manual acks on another
+    connection; messages per second end to end."""
     body = b"x" * 600  # about a plan command's size
     pub_conn = await aio_pika.connect(amqp_url)
     sub_conn = await aio_pika.connect(amqp_url)
@@ -208,7 +213,11 @@ async def broker_rate(amqp_url: str, seconds: float, window: int = 256) -> dict[
         pub = await pub_conn.channel(publisher_confirms=True)
         sub = await sub_conn.channel()
         await sub.set_qos(prefetch_count=window)
-        queue = await sub.declare_queue("bench.broker-rate", durable=True)
+        queue = await sub.declare_queue(
+            f"bench.broker-rate.{queue_type}",
+            durable=True,
+            arguments={"x-queue-type": queue_type},
+        )
         await queue.purge()
         consumed = 0
         published: int | None = None  # known once publishing stops
@@ -367,14 +376,18 @@ def main() -> None:
         for s in services:
             s.stop()
 
-    raw = asyncio.run(broker_rate(env["AMQP_URL"], args.broker_seconds))
-    print(
-        f"raw broker: {raw['publish_per_s']:.0f} msg/s published with confirms, "
-        f"{raw['end_to_end_per_s']:.0f} msg/s published and consumed with acks "
-        f"({raw['published']} persistent messages of 600 B)"
-    )
-    if lat:
-        print(f"plans/s as a share of raw broker msg/s: {rate / raw['end_to_end_per_s']:.3f}")
+    for queue_type in ("classic", "quorum"):
+        infra0 = infra_cpu()
+        raw = asyncio.run(broker_rate(env["AMQP_URL"], args.broker_seconds, queue_type))
+        beam = cpu_between(infra0, infra_cpu())["rabbitmq"]
+        print(
+            f"raw broker, {queue_type} queue: {raw['publish_per_s']:.0f} msg/s published with "
+            f"confirms, {raw['end_to_end_per_s']:.0f} msg/s published and consumed with acks "
+            f"({raw['published']} persistent messages of 600 B)"
+            + (f"; RabbitMQ's CPU {beam / raw['published'] * 1e6:.0f} us a message" if beam else "")
+        )
+        if lat:
+            print(f"  plans/s as a share of it: {rate / raw['end_to_end_per_s']:.3f}")
 
 
 if __name__ == "__main__":
